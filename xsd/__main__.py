@@ -1,0 +1,5 @@
+import sys
+
+from xsd.cli import main
+
+sys.exit(main())

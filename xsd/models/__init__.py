@@ -1,0 +1,1 @@
+"""The two VLMs: an EventGPT-architecture draft and a Video-LLaVA target."""

@@ -1,0 +1,175 @@
+"""Running a study: papermill on a jupytext notebook, executed into the book.
+
+Studies are the jupytext percent files in `notebooks/`. Each has a cell tagged `parameters`
+(with at least `profile`); papermill injects the caller's values after it. The executed
+notebook lands in `book/NAME.ipynb` and a run record (parameters, wall time, seed) in the
+results cache, from which the book's reproducibility page is written.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from xsd import paths
+
+GOLDEN_DIR = paths.REPO / "tests" / "golden"
+GOLDEN_PROFILE = "smoke"
+# Notebooks with a committed golden run that nbval re-executes and compares.
+GOLDEN_STUDIES = ("speed_ratio",)
+
+
+@dataclass
+class RunRecord:
+    notebook: str
+    profile: str
+    parameters: dict
+    output: str
+    started: str
+    wall_s: float
+    seed: int
+
+
+def available_studies() -> list[str]:
+    return sorted(p.stem for p in paths.NOTEBOOKS.glob("*.py"))
+
+
+def notebook_path(name: str) -> Path:
+    """The jupytext file of a study given as `speed_ratio` or `notebooks/speed_ratio.py`."""
+    candidate = Path(name)
+    if candidate.suffix == ".py" and candidate.is_file():
+        return candidate.resolve()
+    path = paths.NOTEBOOKS / f"{candidate.stem}.py"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no study notebook {name!r} (looked for {path}); available: {', '.join(available_studies())}"
+        )
+    return path
+
+
+def parse_parameters(pairs: list[str]) -> dict:
+    """`["gamma=5", "profile=smoke"]` -> `{"gamma": 5, "profile": "smoke"}` (values read as YAML)."""
+    parameters = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"parameter {pair!r} is not of the form key=value")
+        parameters[key] = yaml.safe_load(value) if value else ""
+    return parameters
+
+
+def load_notebook(path: Path):
+    """Read a jupytext file and give it the kernel papermill needs."""
+    import jupytext
+
+    notebook = jupytext.read(path)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata.setdefault("language_info", {"name": "python"})
+    return notebook
+
+
+def run_notebook(
+    name: str,
+    profile: str = "mini",
+    parameters: dict | None = None,
+    output: Path | None = None,
+    progress: bool = True,
+) -> RunRecord:
+    """Execute one study with papermill; raises papermill's error if a cell fails."""
+    import papermill
+
+    from xsd.config import load_profile
+
+    source = notebook_path(name)
+    settings = load_profile(profile)
+    parameters = {**(parameters or {}), "profile": profile}
+    output = Path(output) if output else paths.ensure(paths.book_dir()) / f"{source.stem}.ipynb"
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    start = time.perf_counter()
+    papermill.execute_notebook(
+        load_notebook(source), str(output), parameters=parameters, kernel_name="python3",
+        progress_bar=progress, cwd=str(paths.REPO),
+    )
+    record = RunRecord(
+        notebook=source.stem, profile=settings.name, parameters=parameters, output=str(output),
+        started=started, wall_s=round(time.perf_counter() - start, 2), seed=settings.seed,
+    )
+    save_record(record)
+    return record
+
+
+def save_record(record: RunRecord) -> None:
+    path = paths.ensure(paths.runs_dir(record.profile)) / f"{record.notebook}.json"
+    path.write_text(json.dumps(asdict(record), indent=2))
+
+
+def load_records(profile: str) -> list[RunRecord]:
+    folder = paths.runs_dir(profile)
+    return [RunRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+
+
+def write_golden(name: str) -> Path:
+    """Re-execute a study on the smoke profile into tests/golden/, without volatile metadata."""
+    import nbformat
+
+    output = GOLDEN_DIR / f"{name}.ipynb"
+    run_notebook(name, profile=GOLDEN_PROFILE, output=output)
+    notebook = nbformat.read(output, as_version=4)
+    notebook.metadata.pop("papermill", None)
+    for cell in notebook.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(notebook, output)
+    return output
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+def add_commands(subparsers) -> None:
+    from xsd.cli import add_profile_argument
+
+    run = subparsers.add_parser(
+        "run", help="execute one study notebook into the book",
+        description="Execute notebooks/NOTEBOOK.py with papermill on a profile; the executed "
+        "notebook is written to book/NOTEBOOK.ipynb (or --output) and its run is recorded "
+        "for the reproducibility page.",
+    )
+    run.add_argument("notebook", help="study name (e.g. speed_ratio) or path of its .py file")
+    add_profile_argument(run)
+    run.add_argument(
+        "-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
+        help="override a value of the notebook's parameters cell (repeatable; values read as YAML)",
+    )
+    run.add_argument("--output", type=Path, help="where to write the executed notebook")
+    run.set_defaults(handler=_run_command)
+
+    golden = subparsers.add_parser(
+        "golden", help="re-execute the golden notebooks that nbval checks",
+        description=f"Execute {', '.join(GOLDEN_STUDIES)} on the {GOLDEN_PROFILE} profile into "
+        "tests/golden/. Commit the result when a notebook's deterministic output changes on purpose.",
+    )
+    golden.set_defaults(handler=_golden_command)
+
+
+def _run_command(args) -> int:
+    import papermill
+
+    try:
+        record = run_notebook(args.notebook, args.profile, parse_parameters(args.parameter), args.output)
+    except papermill.PapermillExecutionError as error:
+        print(f"xsd run: {args.notebook} failed in cell {error.exec_count}: {error.ename}: {error.evalue}")
+        return 1
+    except (FileNotFoundError, ValueError) as error:
+        print(f"xsd run: {error}")
+        return 2
+    print(f"{record.notebook}: {record.wall_s:.1f} s -> {record.output}")
+    return 0
+
+
+def _golden_command(args) -> int:
+    for name in GOLDEN_STUDIES:
+        print(f"golden: {write_golden(name)}")
+    return 0

@@ -1,0 +1,1 @@
+"""The mini world: procedural driving clips, simulated events, questions and answers."""
