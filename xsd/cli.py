@@ -12,7 +12,8 @@ import importlib
 import sys
 
 COMMAND_MODULES = (
-    "xsd.runner",      # xsd run, xsd book, xsd golden
+    "xsd.runner",      # xsd run, xsd golden
+    "xsd.book",        # xsd book
     "xsd.profile_cli", # xsd profile
 )
 

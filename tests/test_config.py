@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+
+from xsd import paths
+from xsd.config import ProfileError, available_profiles, fingerprint, load_profile
+
+
+def test_the_three_profiles_load():
+    assert {"mini", "smoke", "full"} <= set(available_profiles())
+    mini, smoke = load_profile("mini"), load_profile("smoke")
+    assert mini.name == "mini" and smoke.name == "smoke"
+    assert mini.world is not None and load_profile("full").world is None
+    assert fingerprint(mini) != fingerprint(smoke)
+    assert fingerprint(mini) == fingerprint(load_profile("mini"))
+
+
+def test_default_profile_is_mini():
+    assert load_profile().name == "mini"
+
+
+def test_unknown_profile_lists_the_available_ones():
+    with pytest.raises(ProfileError, match=r"unknown profile 'huge'.*mini"):
+        load_profile("huge")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "custom.yaml"
+    path.write_text(text)
+    return path
+
+
+def _mini_text() -> str:
+    return (paths.REPO / "xsd" / "profiles" / "mini.yaml").read_text()
+
+
+def test_a_profile_file_given_by_path(tmp_path):
+    path = _write(tmp_path, _mini_text().replace("name: mini", "name: custom"))
+    assert load_profile(path).name == "custom"
+
+
+def test_missing_profile_file(tmp_path):
+    with pytest.raises(ProfileError, match="does not exist"):
+        load_profile(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: [unclosed", "not valid YAML"),
+    ("- just\n- a list\n", "expected a mapping"),
+    ("name: x\ndescription: y\n", "missing key 'seed'"),
+    ("name: x\ndescription: y\nseed: zero\n", "seed: expected an integer"),
+    ("name: x\ndescription: y\nseed: 0\ncolour: blue\n", r"unknown key\(s\) \['colour'\]"),
+])
+def test_malformed_profiles_name_file_and_key(tmp_path, text, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(ProfileError, match=message) as error:
+        load_profile(path)
+    assert str(path) in str(error.value)
+
+
+def test_a_wrongly_typed_section_names_its_section(tmp_path):
+    path = _write(tmp_path, "name: x\ndescription: y\nseed: 0\nworld: 5\n")
+    with pytest.raises(ProfileError, match=r"world: expected a mapping"):
+        load_profile(path)
+
+
+def test_paths_follow_environment_variables(monkeypatch, tmp_path):
+    monkeypatch.setenv("XSD_DATA_ROOT", str(tmp_path / "d"))
+    monkeypatch.setenv("XSD_FIGURES", str(tmp_path / "f"))
+    assert paths.data_root() == tmp_path / "d"
+    assert paths.models_dir() == tmp_path / "d" / "models"
+    assert paths.cache_dir() == tmp_path / "d" / "cache"
+    assert paths.world_dir("mini") == tmp_path / "d" / "worlds" / "mini"
+    assert paths.figures_dir() == tmp_path / "f"
+    monkeypatch.setenv("XSD_MODELS", str(tmp_path / "m"))
+    assert paths.models_dir() == tmp_path / "m"
+
+
+def test_default_paths_live_in_the_repository(monkeypatch):
+    for variable in ("XSD_DATA_ROOT", "XSD_MODELS", "XSD_CACHE", "XSD_FIGURES"):
+        monkeypatch.delenv(variable, raising=False)
+    assert paths.data_root() == paths.REPO / "data"
+    assert paths.figures_dir() == paths.REPO / "book" / "figures"

@@ -1,0 +1,69 @@
+"""Running studies end to end: papermill on the jupytext notebooks, and the book build."""
+import json
+
+import nbformat
+import pytest
+
+from xsd import book, paths
+from xsd.runner import GOLDEN_STUDIES, available_studies
+
+
+def _stream_text(notebook) -> str:
+    return "".join(
+        output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+        for output in cell.get("outputs", []) if output.output_type == "stream"
+    )
+
+
+def test_every_study_in_the_toc_has_a_notebook_and_the_reverse():
+    assert book.studies(), "the table of contents lists no study"
+    assert set(book.studies()) == set(available_studies())
+
+
+def test_every_golden_study_has_a_committed_golden_notebook():
+    for name in GOLDEN_STUDIES:
+        assert (paths.REPO / "tests" / "golden" / f"{name}.ipynb").is_file()
+
+
+def test_every_notebook_has_a_parameters_cell_with_profile():
+    import jupytext
+
+    for name in available_studies():
+        notebook = jupytext.read(paths.NOTEBOOKS / f"{name}.py")
+        tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{name}: expected one cell tagged parameters"
+        assert "profile =" in tagged[0].source
+
+
+def test_run_a_study_with_a_parameter(run_xsd, tmp_path):
+    output = tmp_path / "speed_ratio.ipynb"
+    result = run_xsd("run", "speed_ratio", "--profile", "smoke", "-p", "measured_c=0.2",
+                     "-p", "measured_c_source=test", "--output", output,
+                     env={"XSD_CACHE": str(tmp_path / "cache"), "XSD_FIGURES": str(tmp_path / "figures")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = _stream_text(nbformat.read(output, as_version=4))
+    assert "c = 0.200 (test)" in text
+    assert "classic SD at γ = 5 needs α ≥ 0.5" in text  # required_alpha(5, 0.2) = 0.5...
+    assert (tmp_path / "figures" / "speed_ratio_heatmap.png").is_file()
+    record = json.loads((tmp_path / "cache" / "runs" / "smoke" / "speed_ratio.json").read_text())
+    assert record["parameters"]["measured_c"] == 0.2 and record["wall_s"] > 0
+
+
+def test_a_failing_cell_fails_the_run(run_xsd, tmp_path):
+    result = run_xsd("run", "speed_ratio", "--profile", "smoke", "-p", "gamma=0", "--output",
+                     tmp_path / "out.ipynb", env={"XSD_CACHE": str(tmp_path / "cache"),
+                                                  "XSD_FIGURES": str(tmp_path / "figures")})
+    assert result.returncode == 1
+    assert "ValueError" in result.stdout and "gamma" in result.stdout
+
+
+@pytest.mark.slow
+def test_book_builds_strictly_with_reproducibility_page(run_xsd, tmp_path):
+    result = run_xsd("book", "--profile", "smoke", env={"XSD_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    html = paths.REPO / "_build" / "html" / "book"
+    for page in ["intro", "references", "reproducibility", *book.studies()]:
+        assert (html / f"{page}.html").is_file(), page
+    page = (paths.book_dir() / "reproducibility.md").read_text()
+    assert "| speed_ratio | smoke |" in page and "transformers" in page
+    assert (paths.figures_dir() / "speed_ratio_heatmap.png").is_file()
