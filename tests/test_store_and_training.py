@@ -1,0 +1,144 @@
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from xsd.config import AdaptersConfig
+from xsd.store import HiddenStateStore, Record, StoreError, StoreWriter, collate
+from xsd.train_adapters import CheckpointError, load_adapter, train_adapter
+
+H = 32
+
+
+def _records(n, seed=0):
+    """Synthetic pairs where the target's state is a fixed smooth function of the draft's."""
+    generator = torch.Generator().manual_seed(seed)
+    mixing = torch.randn(H, H, generator=torch.Generator().manual_seed(99)) / H ** 0.5
+    records = []
+    for i in range(n):
+        t_e, t_v = 5 + i % 4, 6 + i % 3
+        h_egpt = torch.randn(t_e, H, generator=generator)
+        h_vl = torch.tanh(torch.randn(t_v, H, generator=generator) * 0.1 + torch.nn.functional.pad(
+            h_egpt @ mixing, (0, 0, 0, max(0, t_v - t_e)))[:t_v])
+        records.append(Record(f"s{i:03d}", h_egpt.half(), h_vl.half(),
+                              torch.randint(0, 50, (t_e,), generator=generator),
+                              torch.randint(0, 50, (t_v,), generator=generator)))
+    return records
+
+
+def _write(root, records, shard_size=4, stop_after=None):
+    writer = StoreWriter(root, meta={"hidden_size": H}, shard_size=shard_size)
+    done = writer.stored_ids
+    for k, record in enumerate(r for r in records if r.id not in done):
+        if stop_after is not None and k == stop_after:
+            return writer  # "killed": pending records never reach the disk
+        writer.add(record)
+    writer.flush()
+    return writer
+
+
+def test_store_round_trip(tmp_path):
+    records = _records(10)
+    _write(tmp_path, records)
+    store = HiddenStateStore(tmp_path)
+    assert len(store) == 10 and store.n_shards == 3 and store.bytes > 0
+    for original, loaded in zip(records, store.records()):
+        assert original.id == loaded.id
+        for field in ("h_egpt", "h_vl", "tok_egpt", "tok_vl"):
+            assert torch.equal(getattr(original, field), getattr(loaded, field))
+
+
+def test_a_killed_writer_resumes_to_the_identical_store(tmp_path):
+    records = _records(11)
+    _write(tmp_path / "once", records)
+    _write(tmp_path / "twice", records, stop_after=6)  # 1 shard written, 2 records lost
+    assert HiddenStateStore(tmp_path / "twice").n_shards == 1
+    _write(tmp_path / "twice", records)
+    once, twice = (tmp_path / "once"), (tmp_path / "twice")
+    assert json.loads((once / "index.json").read_text()) == json.loads((twice / "index.json").read_text())
+    for shard in sorted(once.glob("*.safetensors")):
+        assert shard.read_bytes() == (twice / shard.name).read_bytes()
+
+
+def test_store_errors_are_clear(tmp_path):
+    with pytest.raises(StoreError, match="no hidden-state store"):
+        HiddenStateStore(tmp_path)
+    _write(tmp_path, _records(4))
+    with pytest.raises(StoreError, match="other settings"):
+        StoreWriter(tmp_path, meta={"hidden_size": 64}, shard_size=4)
+    (tmp_path / "shard-00000.safetensors").write_bytes(b"garbage")
+    with pytest.raises(StoreError, match="shard-00000.safetensors"):
+        HiddenStateStore(tmp_path).shard(0)
+
+
+def test_collate_pads_and_masks():
+    batch = collate(_records(3))
+    assert batch.h_egpt.shape == (3, 8, H)
+    assert batch.mask_egpt.sum(dim=1).tolist() == [5, 6, 7]
+    assert batch.mask_vl.sum(dim=1).tolist() == [6, 7, 8]
+    assert (batch.mask_pair == (batch.mask_egpt & batch.mask_vl)).all()
+
+
+SETTINGS = AdaptersConfig(lr=3e-3, batch_size=4, max_epochs=3, patience=10, threads=1,
+                          sizes={"L4": {"heads": 2}, "L5": {"heads": 2}, "B1": {"heads": 2}, "L5F": {"heads": 2}})
+
+
+@pytest.fixture
+def stores(tmp_path):
+    _write(tmp_path / "train", _records(24, seed=0), shard_size=8)
+    _write(tmp_path / "val", _records(8, seed=1), shard_size=8)
+    return HiddenStateStore(tmp_path / "train"), HiddenStateStore(tmp_path / "val")
+
+
+@pytest.mark.parametrize("name", ["L1", "L4", "L5F"])
+def test_training_lowers_the_validation_loss(stores, tmp_path, name):
+    result = train_adapter(name, *stores, SETTINGS, tmp_path / name, seed=0, progress=False)
+    curves = json.loads((tmp_path / name / "curves.json").read_text())
+    assert len(curves) == 3 and result.epochs == 3
+    assert curves[-1]["val_loss"] < curves[0]["val_loss"]
+    adapter, config = load_adapter(tmp_path / name, name=name, hidden_size=H)
+    assert config["adapter"] == name and not adapter.training
+
+
+class Killed(Exception):
+    pass
+
+
+def _kill_after_first_epoch(point):
+    if point["epoch"] == 1:
+        raise Killed
+
+
+def test_resumed_training_equals_an_uninterrupted_run(stores, tmp_path):
+    train_adapter("L2", *stores, SETTINGS, tmp_path / "straight", seed=3, progress=False)
+    with pytest.raises(Killed):
+        train_adapter("L2", *stores, SETTINGS, tmp_path / "resumed", seed=3, progress=False,
+                      on_epoch=_kill_after_first_epoch)
+    assert len(json.loads((tmp_path / "resumed" / "curves.json").read_text())) == 1
+    train_adapter("L2", *stores, SETTINGS, tmp_path / "resumed", seed=3, progress=False)
+    straight = load_file(str(tmp_path / "straight" / "last.safetensors"))
+    resumed = load_file(str(tmp_path / "resumed" / "last.safetensors"))
+    for key in straight:
+        torch.testing.assert_close(straight[key], resumed[key], rtol=0, atol=0)
+    curves = [json.loads((tmp_path / run / "curves.json").read_text()) for run in ("straight", "resumed")]
+    assert curves[0] == curves[1]
+
+
+def test_early_stopping(stores, tmp_path):
+    never_improves = replace(SETTINGS, lr=0.0, max_epochs=20, patience=2)
+    result = train_adapter("L1", *stores, never_improves, tmp_path / "es", seed=0, progress=False)
+    assert result.stopped_early and result.epochs == 3 and result.best_epoch == 1
+
+
+def test_loading_into_the_wrong_adapter_or_size_fails_clearly(stores, tmp_path):
+    train_adapter("L1", *stores, replace(SETTINGS, max_epochs=1), tmp_path / "l1", seed=0, progress=False)
+    with pytest.raises(CheckpointError, match="holds adapter L1, not L3"):
+        load_adapter(tmp_path / "l1", name="L3")
+    with pytest.raises(CheckpointError, match="hidden size 32, not 4096"):
+        load_adapter(tmp_path / "l1", hidden_size=4096)
+    with pytest.raises(CheckpointError, match="not an adapter checkpoint"):
+        load_adapter(tmp_path)
+    with pytest.raises(CheckpointError, match="other settings"):
+        train_adapter("L2", *stores, SETTINGS, tmp_path / "l1", seed=0, progress=False)

@@ -1,0 +1,228 @@
+"""Training the hidden-state adapters on the extraction store (DESIGN.md §3.2).
+
+AdamW with a cosine schedule; loss MSE + 0.5·(1 − cos) over valid positions; next-state heads
+add the dual objective (1 − w)·loss(aligned[t], h_vl[t]) + w·loss(next[t], h_vl[t+1]); early
+stopping on the validation loss. Data stream shard by shard, so memory does not grow with the
+size of the store. After every epoch the run is checkpointed (weights as safetensors, optimizer
+and RNG state beside them), so a killed run resumes where it stopped.
+
+A checkpoint folder holds `config.json` (adapter name, hidden size, sizes, training settings),
+`best.safetensors`, `last.safetensors`, `state.pt` and `curves.json`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from xsd.adapters import NEXT_STATE, PER_POSITION, create_adapter, parameter_count
+from xsd.config import AdaptersConfig
+from xsd.store import Batch, HiddenStateStore, atomic_write_text, collate
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, damaged, or made for another adapter or hidden size."""
+
+
+# -- losses ---------------------------------------------------------------------------------------
+
+def masked_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, cos_weight: float) -> torch.Tensor:
+    """Mean over valid positions of MSE + cos_weight · (1 − cos)."""
+    mse = (pred - target).pow(2).mean(dim=-1)
+    cos = F.cosine_similarity(pred, target, dim=-1)
+    per_position = mse + cos_weight * (1 - cos)
+    return (per_position * mask).sum() / mask.sum().clamp(min=1)
+
+
+def head_inputs(name: str, batch: Batch) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """What a next-state head reads, and where its input exists."""
+    if name == "L5":
+        return (batch.h_egpt,), batch.mask_egpt
+    if name == "B1":
+        return (batch.h_vl,), batch.mask_vl
+    return (batch.h_egpt, batch.h_vl), batch.mask_pair
+
+
+def adapter_loss(adapter, name: str, batch: Batch, settings: AdaptersConfig) -> torch.Tensor:
+    if name in PER_POSITION:
+        return masked_loss(adapter(batch.h_egpt), batch.h_vl, batch.mask_pair, settings.cos_weight)
+    inputs, present = head_inputs(name, batch)
+    nxt, aligned = adapter(*inputs)
+    predict = masked_loss(nxt[:, :-1], batch.h_vl[:, 1:], present[:, :-1] & batch.mask_vl[:, 1:],
+                          settings.cos_weight)
+    if aligned is None:
+        return predict
+    align = masked_loss(aligned, batch.h_vl, present & batch.mask_vl, settings.cos_weight)
+    return (1 - settings.next_weight) * align + settings.next_weight * predict
+
+
+def predict(adapter, name: str, batch: Batch) -> torch.Tensor:
+    """The adapter's output in the target's space: h_vl[t] for L1–L4, h_vl[t+1] for heads."""
+    if name in PER_POSITION:
+        return adapter(batch.h_egpt)
+    inputs, _ = head_inputs(name, batch)
+    return adapter(*inputs)[0]
+
+
+# -- training -------------------------------------------------------------------------------------
+
+@dataclass
+class TrainResult:
+    name: str
+    params: int
+    epochs: int
+    best_epoch: int
+    best_val_loss: float
+    samples_per_s: float
+    stopped_early: bool
+    folder: str
+
+
+def checkpoint_config(name: str, hidden_size: int, settings: AdaptersConfig, seed: int, store_meta: dict) -> dict:
+    return {"adapter": name, "hidden_size": hidden_size, "sizes": settings.sizes.get(name, {}),
+            "train": asdict(settings), "seed": seed, "store": store_meta}
+
+
+def train_adapter(name: str, train: HiddenStateStore, val: HiddenStateStore, settings: AdaptersConfig,
+                  folder: Path, seed: int = 0, progress: bool = True, on_epoch=None) -> TrainResult:
+    """Train (or resume training) adapter `name`; returns when early stopping or max_epochs ends it.
+
+    `on_epoch(curve_point)` is called after each epoch's checkpoint is on disk.
+    """
+    torch.set_num_threads(settings.threads)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    hidden = int(train.meta["hidden_size"])
+    config = checkpoint_config(name, hidden, settings, seed, train.meta)
+    torch.manual_seed(seed)
+    adapter = create_adapter(name, hidden, **config["sizes"])
+    optimizer = torch.optim.AdamW(adapter.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / settings.batch_size) + train.n_shards
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.max_epochs * steps_per_epoch)
+    state = _resume(folder, config, adapter, optimizer, schedule)
+    seen, seconds = state["samples_seen"], state["train_seconds"]
+    while state["epoch"] < settings.max_epochs and state["bad_epochs"] < settings.patience:
+        epoch = state["epoch"]
+        start = time.perf_counter()
+        train_loss, count = _train_epoch(adapter, name, train, settings, optimizer, schedule, seed + epoch)
+        seconds += time.perf_counter() - start
+        seen += count
+        val_loss = evaluate_loss(adapter, name, val, settings)
+        state["curves"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss})
+        improved = val_loss < state["best_val_loss"]
+        if improved:
+            state.update(best_val_loss=val_loss, best_epoch=epoch + 1, bad_epochs=0)
+            _save_weights(adapter, folder / "best.safetensors")
+        else:
+            state["bad_epochs"] += 1
+        state.update(epoch=epoch + 1, samples_seen=seen, train_seconds=seconds)
+        _checkpoint(folder, config, adapter, optimizer, schedule, state)
+        if progress:
+            print(f"{name} epoch {epoch + 1}: train {train_loss:.4f}, val {val_loss:.4f}"
+                  f"{' (best)' if improved else ''}", flush=True)
+        if on_epoch is not None:
+            on_epoch(state["curves"][-1])
+    return TrainResult(name=name, params=parameter_count(adapter), epochs=state["epoch"],
+                       best_epoch=state["best_epoch"], best_val_loss=state["best_val_loss"],
+                       samples_per_s=seen / max(seconds, 1e-9),
+                       stopped_early=state["bad_epochs"] >= settings.patience, folder=str(folder))
+
+
+def _train_epoch(adapter, name, store, settings, optimizer, schedule, seed) -> tuple[float, int]:
+    adapter.train()
+    generator = torch.Generator().manual_seed(seed)
+    total, count = 0.0, 0
+    for k in torch.randperm(store.n_shards, generator=generator).tolist():
+        records = store.shard(k)
+        order = torch.randperm(len(records), generator=generator).tolist()
+        for i in range(0, len(order), settings.batch_size):
+            batch = collate([records[j] for j in order[i:i + settings.batch_size]])
+            loss = adapter_loss(adapter, name, batch, settings)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            size = batch.h_vl.shape[0]
+            total, count = total + loss.item() * size, count + size
+    return total / max(count, 1), count
+
+
+@torch.no_grad()
+def evaluate_loss(adapter, name: str, store: HiddenStateStore, settings: AdaptersConfig) -> float:
+    adapter.eval()
+    total, count = 0.0, 0
+    for k in range(store.n_shards):
+        records = store.shard(k)
+        for i in range(0, len(records), settings.batch_size):
+            batch = collate(records[i:i + settings.batch_size])
+            size = batch.h_vl.shape[0]
+            total += adapter_loss(adapter, name, batch, settings).item() * size
+            count += size
+    return total / max(count, 1)
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+
+def _save_weights(adapter, path: Path) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in adapter.state_dict().items()}, str(temporary))
+    os.replace(temporary, path)
+
+
+def _checkpoint(folder, config, adapter, optimizer, schedule, state) -> None:
+    _save_weights(adapter, folder / "last.safetensors")
+    temporary = folder / "state.pt.tmp"
+    torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                "rng": torch.get_rng_state(), **state}, temporary)
+    os.replace(temporary, folder / "state.pt")
+    atomic_write_text(folder / "curves.json", json.dumps(state["curves"], indent=1))
+    atomic_write_text(folder / "config.json", json.dumps(config, indent=1))
+
+
+def _resume(folder, config, adapter, optimizer, schedule) -> dict:
+    fresh = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0,
+             "curves": [], "samples_seen": 0, "train_seconds": 0.0}
+    if not (folder / "state.pt").exists():
+        return fresh
+    saved = json.loads((folder / "config.json").read_text())
+    if saved != json.loads(json.dumps(config)):
+        raise CheckpointError(
+            f"{folder} holds a run with other settings ({saved['adapter']}, hidden size "
+            f"{saved['hidden_size']}); remove it or train into another folder"
+        )
+    state = torch.load(folder / "state.pt", weights_only=False)
+    adapter.load_state_dict(load_file(str(folder / "last.safetensors")))
+    optimizer.load_state_dict(state.pop("optimizer"))
+    schedule.load_state_dict(state.pop("schedule"))
+    torch.set_rng_state(state.pop("rng"))
+    return state
+
+
+def load_adapter(folder: Path, name: str | None = None, hidden_size: int | None = None, which: str = "best"):
+    """Load a trained adapter; asking for another adapter or hidden size than it holds is an error."""
+    folder = Path(folder)
+    config_path, weights = folder / "config.json", folder / f"{which}.safetensors"
+    if not config_path.is_file() or not weights.is_file():
+        raise CheckpointError(f"{folder} is not an adapter checkpoint (needs config.json and {weights.name})")
+    config = json.loads(config_path.read_text())
+    if name is not None and config["adapter"] != name:
+        raise CheckpointError(f"{folder} holds adapter {config['adapter']}, not {name}")
+    if hidden_size is not None and config["hidden_size"] != hidden_size:
+        raise CheckpointError(f"{folder} was trained for hidden size {config['hidden_size']}, not {hidden_size}")
+    adapter = create_adapter(config["adapter"], config["hidden_size"], **config["sizes"])
+    try:
+        adapter.load_state_dict(load_file(str(weights)))
+    except RuntimeError as error:
+        raise CheckpointError(f"{weights} does not fit adapter {config['adapter']}: {error}") from None
+    return adapter.eval(), config
+
+
+__all__ = ["train_adapter", "load_adapter", "adapter_loss", "predict", "masked_loss", "evaluate_loss",
+           "CheckpointError", "TrainResult", "NEXT_STATE"]
