@@ -12,7 +12,7 @@ import hashlib
 import json
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -28,12 +28,27 @@ class ProfileError(ValueError):
 
 
 @dataclass(frozen=True)
+class AdaptersConfig:
+    """Adapter training (DESIGN.md §3.2) and the sizes each adapter is built with."""
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    batch_size: int = 64
+    max_epochs: int = 50
+    patience: int = 10            # early stopping on validation loss
+    next_weight: float = 0.7      # w of the dual objective (1 − w)·align + w·predict
+    cos_weight: float = 0.5       # loss = MSE + cos_weight · (1 − cos)
+    threads: int = 2
+    sizes: dict = field(default_factory=dict)  # per adapter: {L1: {bottleneck: 16}, L4: {heads: 4}, ...}
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
     seed: int
     world: WorldConfig | None = None
     models: ModelsConfig | None = None
+    adapters: AdaptersConfig = field(default_factory=AdaptersConfig)
     source: str = ""  # the file this profile was read from (filled in by the loader)
 
 
@@ -88,10 +103,10 @@ def _build(cls, data, where: str):
         raise ProfileError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
     hints = typing.get_type_hints(cls)
     values = {}
-    for name, field in fields.items():
+    for name, spec in fields.items():
         if name in data:
             values[name] = _coerce(hints[name], data[name], f"{where}: {name}")
-        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
             raise ProfileError(f"{where}: missing key {name!r}")
     return cls(**values)
 
@@ -119,6 +134,10 @@ def _coerce(kind, value, where: str):
         item = args[0] if args else typing.Any
         items = [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
+    if kind is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ProfileError(f"{where}: expected a mapping, found {value!r}")
+        return dict(value)
     if dataclasses.is_dataclass(kind):
         return _build(kind, value, where)
     if kind is typing.Any:
