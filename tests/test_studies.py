@@ -67,3 +67,16 @@ def test_book_builds_strictly_with_reproducibility_page(run_xsd, tmp_path):
     page = (paths.book_dir() / "reproducibility.md").read_text()
     assert "| speed_ratio | smoke |" in page and "transformers" in page
     assert (paths.figures_dir() / "speed_ratio_heatmap.png").is_file()
+
+
+def test_golden_notebooks_hold_the_current_notebook_source():
+    """nbval re-executes the golden copy's own cells: they must be the study's current cells."""
+    import jupytext
+
+    for name in GOLDEN_STUDIES:
+        current = [c.source for c in jupytext.read(paths.NOTEBOOKS / f"{name}.py").cells]
+        golden = nbformat.read(paths.REPO / "tests" / "golden" / f"{name}.ipynb", as_version=4)
+        stored = [c.source for c in golden.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+        assert stored == current, f"tests/golden/{name}.ipynb is stale: run `make golden`"
+        injected = [c.source for c in golden.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert injected and "profile = \"smoke\"" in injected[0]

@@ -112,7 +112,8 @@ def load_records(profile: str) -> list[RunRecord]:
 
 
 def write_golden(name: str) -> Path:
-    """Re-execute a study on the smoke profile into tests/golden/, without volatile metadata."""
+    """Re-execute a study on the smoke profile into tests/golden/, without volatile metadata
+    or images."""
     import nbformat
 
     output = GOLDEN_DIR / f"{name}.ipynb"
@@ -122,6 +123,10 @@ def write_golden(name: str) -> Path:
     for cell in notebook.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        for item in cell.get("outputs", []):
+            # nbval never compares images; dropping them keeps the golden files small
+            for kind in ("image/png", "image/svg+xml", "image/jpeg"):
+                item.get("data", {}).pop(kind, None)
     nbformat.write(notebook, output)
     return output
 
