@@ -15,6 +15,8 @@ COMMAND_MODULES = (
     "xsd.runner",      # xsd run, xsd golden
     "xsd.book",        # xsd book
     "xsd.profile_cli", # xsd profile
+    "xsd.world.cli",
+    "xsd.models.cli",
 )
 
 DESCRIPTION = """\

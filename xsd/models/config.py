@@ -1,9 +1,74 @@
-"""Settings of the two VLMs (the `models:` section of a profile)."""
+"""Settings of the two VLMs (the `models:` section of a profile).
+
+mini and smoke describe tiny models this artifact builds and trains (`tower`, `llm`, `train`);
+full describes the real 7B checkpoints on local disk (`pretrained`). Both LLM backbones share one
+`llm` section, so they have equal size by construction (c ≈ 1, as in the study).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class TowerConfig:
+    """A CLIP vision tower."""
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    patch_size: int
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """A Llama (Vicuna-architecture) language backbone."""
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    max_positions: int
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The two-stage recipe: (A) each tower on dense scene attributes, (B) projector + LLM on
+    the frozen tower's cached features, loss on answer tokens only."""
+    tower_steps: int
+    tower_batch: int
+    tower_lr: float
+    tune_steps: int
+    tune_batch: int
+    tune_lr: float
+    tune_turns: int = 1        # question/answer turns per stage-B conversation (one clip, loss on every answer)
+    position_bins: int = 6     # stage A classifies each lane's x into bins (multiples of 1/6 hold 1/3 and 2/3)
+    threads: int = 1
+    log_every: int = 50
+    checkpoint_every: int = 200
+
+
+@dataclass(frozen=True)
+class PretrainedConfig:
+    """Real checkpoints on local disk (full profile). Relative paths are under XSD_MODELS;
+    XSD_EVENTGPT_PATH / XSD_VIDEOLLAVA_PATH override them."""
+    eventgpt_path: str     # EventGPT converted to Llava layout (`xsd models convert-eventgpt`)
+    videollava_path: str   # a local copy of LanguageBind/Video-LLaVA-7B-hf
+    load_in_4bit: bool = True
+    compute_dtype: str = "float16"
+
+
+@dataclass(frozen=True)
 class ModelsConfig:
-    image_size: int  # side of the square frames both vision towers read
+    image_size: int          # side of the square frames both vision towers read
+    video_frames: int = 8    # frames the target reads
+    event_frames: int = 1    # event frames the draft reads (EventGPT pools over them)
+    vocab_size: int = 0      # BPE vocabulary of the mini tokenizer (0: taken from the checkpoints)
+    draft_tower: TowerConfig | None = None
+    target_tower: TowerConfig | None = None
+    llm: LLMConfig | None = None
+    train: TrainConfig | None = None
+    pretrained: PretrainedConfig | None = None
+
+    @property
+    def trained_here(self) -> bool:
+        """mini/smoke: tiny models built and trained by the artifact (full: real checkpoints)."""
+        return self.pretrained is None

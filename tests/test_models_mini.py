@@ -1,0 +1,183 @@
+"""The mini-model glue: training from a world (resumable, deterministic), grading, stage timing,
+and the errors a user meets before training."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("transformers")
+
+from xsd.config import load_profile  # noqa: E402
+from xsd.models import evaluate, mini_training, timing  # noqa: E402
+from xsd.models.mini_training import ModelsNotTrained  # noqa: E402
+
+
+# -- grading on a hand-labelled set -------------------------------------------------------------------
+
+HAND_LABELLED = [  # (qtype, answer a model might give, key facts, correct?)
+    ("count", "There are two road users in the video.", {"count": 2}, True),
+    ("count", "I count three road users in the event data.", {"count": 2}, False),
+    ("colour", "In the video, the nearest car appears red.", {"class": "car", "colour": "red"}, True),
+    ("colour", "The car is blue.", {"class": "car", "colour": "red"}, False),
+    ("direction", "In the events, the bus is moving left.", {"class": "bus", "direction": "left"}, True),
+    ("direction", "The bus is coming towards the camera.", {"class": "bus", "direction": "left"}, False),
+    ("presence", "No, there is no truck in the event stream.", {"class": "truck", "present": False}, True),
+    ("presence", "Yes, there is a truck in the video.", {"class": "truck", "present": False}, False),
+    ("lighting", "It is night, the scene is dark.", {"lighting": "night"}, True),
+    ("objects", "The video shows a car and two buses on the road.", {"classes": ["bus", "car"]}, True),
+    ("objects", "Events reveal a car.", {"classes": ["bus", "car"]}, False),
+    ("ego_motion", "The camera is stationary.", {"ego_motion": "forward"}, False),
+]
+
+
+def test_grading_a_hand_labelled_set():
+    records = [{"qtype": q, "answer": a, "key_facts": f} for q, a, f, _ in HAND_LABELLED]
+    result = evaluate.grade_answers(records)
+    expected = {}
+    for qtype, _, _, correct in HAND_LABELLED:
+        expected.setdefault(qtype, []).append(correct)
+    for qtype, hits in expected.items():
+        assert result["per_qtype"][qtype] == {"accuracy": pytest.approx(sum(hits) / len(hits)), "n": len(hits)}
+    assert result["mean"] == pytest.approx(6 / 12)
+    assert result["n"] == 12
+    per_type = [sum(h) / len(h) for h in expected.values()]
+    assert result["mean_over_types"] == pytest.approx(sum(per_type) / len(per_type))
+
+
+class FakeSample:
+    def __init__(self, qtype, answerable_by, key_facts=None):
+        self.qtype, self.answerable_by = qtype, answerable_by
+        self.key_facts = {"count": 1} if key_facts is None else key_facts
+
+
+def test_each_model_is_graded_on_what_its_modality_can_answer():
+    samples = [FakeSample("count", ("event", "video")), FakeSample("colour", ("video",)),
+               FakeSample("lighting", ("video",)), FakeSample("count", ("event",)),
+               FakeSample("count", ("event",)), FakeSample("describe", ("event",), key_facts={})]
+    assert [s.qtype for s in evaluate.gradable(samples, "draft")] == ["count", "count", "count"]
+    assert [s.qtype for s in evaluate.gradable(samples, "target")] == ["count", "colour", "lighting"]
+    assert len(evaluate.gradable(samples, "draft", limit=2)) == 2
+
+
+# -- stage A targets ------------------------------------------------------------------------------------
+
+def test_mirroring_reverses_positions_and_swaps_left_right_for_events():
+    images = np.arange(2 * 1 * 3 * 3, dtype=np.uint8).reshape(2, 1, 3, 3)
+    targets = {"lane0_x": torch.tensor([0, 4]), "lane0_attr": torch.tensor([1, 3]),
+               "lane1_x": torch.tensor([-100, 1]), "count": torch.tensor([1, 2])}
+    flip = np.array([True, True])
+    out_images, event = mini_training.mirrored(images, targets, flip, mini_training.SPECS["draft"], bins=6)
+    assert (out_images[0, 0, :, 0] == images[0, 0, ::-1, 0]).all()
+    assert event["lane0_x"].tolist() == [5, 1]
+    assert event["lane1_x"].tolist() == [-100, 4]  # not visible stays unsupervised
+    assert event["lane0_attr"].tolist() == [2, 3]  # left ↔ right; towards unchanged
+    assert event["count"].tolist() == [1, 2]
+    _, rgb = mini_training.mirrored(images, targets, flip, mini_training.SPECS["target"], bins=6)
+    assert rgb["lane0_attr"].tolist() == [1, 3]  # colours do not mirror
+
+
+def test_frame_targets_mask_what_a_frame_cannot_show():
+    truth = {"t_start_us": 0, "t_end_us": 1_000_000, "lighting": "night", "ego_motion": "stationary",
+             "agents": [{"class": "car", "colour": "red", "direction": "left", "lane": 1, "x_start": 0.9,
+                         "x_mid": 0.8, "rgb_visible": True, "events_time": [50, 0, 0, 0, 0]}]}
+    event = mini_training.frame_targets(truth, 0, mini_training.SPECS["draft"], bins=6)
+    assert event["lane1_class"] == 1 and event["lane1_attr"] == 1 and event["count"] == 1
+    assert event["lane0_class"] == 0 and event["lane0_x"] == -100
+    assert "lighting" not in event
+    assert mini_training.frame_targets(truth, 1, mini_training.SPECS["draft"], 6)["count"] == 0
+    rgb = mini_training.frame_targets(truth, 0, mini_training.SPECS["target"], bins=6)
+    assert rgb["lane1_attr"] == -100  # no colour at night
+    assert rgb["lighting"] == 2 and rgb["lane1_x"] == 5
+
+
+# -- error paths ----------------------------------------------------------------------------------------
+
+def test_untrained_profile_says_which_command_to_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("XSD_MODELS", str(tmp_path))
+    with pytest.raises(ModelsNotTrained, match="xsd models train --profile smoke"):
+        mini_training.trained_pair("smoke")
+    with pytest.raises(ModelsNotTrained, match="xsd models train --profile smoke"):
+        evaluate.evaluate_profile("smoke", jobs=1)
+
+
+def test_eval_and_bench_commands_without_models_fail_clearly(run_xsd, tmp_path):
+    env = {"XSD_MODELS": str(tmp_path)}
+    for command in (("models", "eval"), ("bench", "stages")):
+        done = run_xsd(*command, "--profile", "smoke", env=env)
+        assert done.returncode == 1
+        assert "xsd models train --profile smoke" in done.stderr
+
+
+def test_training_without_a_world_says_how_to_build_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("XSD_DATA_ROOT", str(tmp_path))
+    with pytest.raises(ModelsNotTrained, match="xsd world build --profile smoke"):
+        mini_training.train_pair(load_profile("smoke"), jobs=1, log=lambda _: None)
+
+
+# -- end to end on a smoke world -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def smoke_world(tmp_path_factory):
+    from xsd import paths
+    from xsd.world.build import build_world
+
+    root = tmp_path_factory.mktemp("data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XSD_DATA_ROOT", str(root))
+        profile = load_profile("smoke")
+        build_world(profile.world, profile.seed, paths.world_dir("smoke"), progress=False)
+    return root
+
+
+def saved_weights(directory):
+    from safetensors.torch import load_file
+
+    return {side: load_file(next((directory / side).glob("*.safetensors"))) for side in ("draft", "target")}
+
+
+@pytest.mark.slow
+def test_interrupted_training_resumes_to_the_same_pair_and_it_runs(smoke_world, tmp_path, monkeypatch):
+    monkeypatch.setenv("XSD_DATA_ROOT", str(smoke_world))
+    profile = load_profile("smoke")
+    quiet = {"jobs": 1, "log": lambda _: None}
+
+    monkeypatch.setenv("XSD_MODELS", str(tmp_path / "whole"))
+    report = mini_training.train_pair(profile, **quiet)
+    whole = saved_weights(mini_training.checkpoint_dir(profile))
+
+    monkeypatch.setenv("XSD_MODELS", str(tmp_path / "parts"))
+    assert mini_training.train_pair(profile, stop_after=("tower", 10), **quiet) == {}
+    assert mini_training.train_pair(profile, stop_after=("tune", 10), **quiet) == {}
+    with pytest.raises(ModelsNotTrained):
+        mini_training.trained_pair(profile)
+    mini_training.train_pair(profile, **quiet)
+    directory = mini_training.checkpoint_dir(profile)
+    parts = saved_weights(directory)
+    for side in whole:
+        assert whole[side].keys() == parts[side].keys()
+        for name, value in whole[side].items():
+            assert torch.equal(value, parts[side][name]), (side, name)
+
+    written = json.loads((directory / "training.json").read_text())
+    assert set(written["sides"]) == {"draft", "target"}
+    assert report["peak_rss_mb"]["draft"] > 0 and report["sides"]["target"]["seconds"] > 0
+
+    pair = mini_training.trained_pair(profile)
+    result = evaluate.evaluate_profile(profile, limit=2, jobs=1)
+    for side in ("draft", "target"):
+        assert 0 <= result[side]["mean"] <= 1 and result[side]["n"] > 0
+        assert all(isinstance(e["answer"], str) for e in result[side]["examples"])
+
+    timings = timing.profile_stage_timings(profile, repeats=2, warmup=1, decode_tokens=3)
+    for side in ("draft", "target"):
+        stages = timings[side]
+        for key in ("vision", "projector", "prefill", "decode_per_token", "prefill_with_vision"):
+            assert stages[key] > 0, (side, key)
+    assert timings["target"]["visual_tokens"] == 8 * 17 and timings["draft"]["visual_tokens"] == 1 + 17
+    assert timings["c"] > 0 and timings["prefill_ratio"] > 0 and timings["threads"] == 1
+    frames = timings["frames"]
+    assert frames["target"]["1_frames"]["visual_tokens"] == 17
+    assert frames["target"]["8_frames"]["visual_tokens"] == 136
+    assert frames["draft"]["5_frames"]["visual_tokens"] == 5 + 17
+    assert pair.draft.config.text_config.num_hidden_layers == pair.target.config.text_config.num_hidden_layers

@@ -1,0 +1,112 @@
+"""Training machinery: answer-only labels, learning, exact resume, tower pretraining."""
+import pytest
+import torch
+import yaml
+
+pytest.importorskip("transformers")
+
+from xsd.config import PROFILES_DIR, _build  # noqa: E402
+from xsd.models import train  # noqa: E402
+from xsd.models.config import ModelsConfig  # noqa: E402
+from xsd.models.eventgpt import clip_vision_config  # noqa: E402
+from xsd.models.pair import new_pair  # noqa: E402
+
+ANSWERS = {0: "The car moves left.", 1: "The car moves right."}
+QUESTION = "Which way does the car move?"
+
+
+@pytest.fixture(scope="module")
+def smoke() -> ModelsConfig:
+    path = PROFILES_DIR / "smoke.yaml"
+    return _build(ModelsConfig, yaml.safe_load(path.read_text())["models"], where=str(path))
+
+
+def fresh_pair(smoke):
+    return new_pair(smoke, [QUESTION, *ANSWERS.values()] * 20, seed=0)
+
+
+def examples(side: str, smoke, n=8, seed=0):
+    """Tower features whose sign carries the answer."""
+    g = torch.Generator().manual_seed(seed)
+    tower = smoke.draft_tower if side == "draft" else smoke.target_tower
+    frames = smoke.event_frames if side == "draft" else smoke.video_frames
+    tokens = (smoke.image_size // tower.patch_size) ** 2 + 1
+    out = []
+    for i in range(n):
+        label = i % 2
+        features = torch.randn(frames, tokens, tower.hidden_size, generator=g) * 0.1 + (1.0 if label else -1.0)
+        out.append(train.Example(features, QUESTION, ANSWERS[label]))
+    return out
+
+
+@pytest.mark.parametrize("side", ["draft", "target"])
+def test_labels_cover_exactly_the_answer_and_eos(smoke, side):
+    pair = fresh_pair(smoke)
+    model, tok = getattr(pair, side), getattr(pair, f"{side}_tokenizer")
+    batch = train.tuning_batch(model, tok, side, examples(side, smoke, n=2))
+    for row in range(2):
+        labelled = batch["labels"][row][batch["labels"][row] != train.IGNORE]
+        assert labelled[-1].item() == tok.eos_token_id
+        assert tok.decode(labelled[:-1]) == " " + ANSWERS[row % 2]
+        n_real = int(batch["attention_mask"][row].sum())
+        assert (batch["labels"][row][n_real:] == train.IGNORE).all()
+    assert model(**batch).loss.isfinite()
+
+
+def tune(pair, side, smoke, directory, steps, stop_after=None):
+    model, tok = getattr(pair, side), getattr(pair, f"{side}_tokenizer")
+    train.freeze_for_tuning(model)
+    data = examples(side, smoke)
+
+    def loss_of_step(step):
+        chosen = train.sample_batch(len(data), 4, seed=0, step=step)
+        return train.tuning_loss(model, tok, side, [data[i] for i in chosen])
+
+    settings = train.LoopSettings(steps=steps, lr=3e-3, seed=0, log_every=5, checkpoint_every=100, warmup=2)
+    return train.run_steps(model, loss_of_step, settings, directory, log=lambda _: None, stop_after=stop_after)
+
+
+def test_tuning_learns_and_leaves_the_tower_alone(smoke, tmp_path):
+    pair = fresh_pair(smoke)
+    tower_before = {k: v.clone() for k, v in pair.draft.model.vision_tower.state_dict().items()}
+    losses = tune(pair, "draft", smoke, tmp_path, steps=30)
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+    for key, value in pair.draft.model.vision_tower.state_dict().items():
+        assert torch.equal(value, tower_before[key])
+
+
+def test_resumed_run_ends_with_the_same_weights(smoke, tmp_path):
+    whole = fresh_pair(smoke)
+    tune(whole, "target", smoke, tmp_path / "whole", steps=6)
+    interrupted = fresh_pair(smoke)
+    first = tune(interrupted, "target", smoke, tmp_path / "parts", steps=6, stop_after=3)
+    assert len(first) == 3
+    resumed = fresh_pair(smoke)  # a new process: fresh weights, state only from the checkpoint
+    losses = tune(resumed, "target", smoke, tmp_path / "parts", steps=6)
+    assert len(losses) == 6
+    for (name, a), b in zip(whole.target.state_dict().items(), resumed.target.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_tower_pretraining_learns_a_visible_attribute(smoke, tmp_path):
+    torch.manual_seed(0)
+    config = clip_vision_config(smoke.draft_tower, smoke.image_size)
+    model = train.TowerPretraining(config, {"side": 2, "hidden": 3}, feature_layer=-1)
+    def batch(step):
+        gen = train.step_generator(0, step)
+        side = torch.randint(0, 2, (16,), generator=gen)
+        pixels = torch.randn(16, 3, 64, 64, generator=gen) * 0.3
+        pixels[side == 1, :, :, 32:] += 1.5
+        pixels[side == 0, :, :, :32] += 1.5
+        return pixels, {"side": side, "hidden": torch.full((16,), train.IGNORE)}
+
+    def loss_of_step(step):
+        pixels, targets = batch(step)
+        return train.attribute_loss(model(pixels), targets)
+
+    settings = train.LoopSettings(steps=40, lr=2e-3, seed=0, log_every=10, checkpoint_every=100, warmup=4)
+    train.run_steps(model, loss_of_step, settings, tmp_path, log=lambda _: None)
+    pixels, targets = batch(10_000)
+    with torch.no_grad():
+        accuracy = train.attribute_accuracy(model(pixels), targets)
+    assert accuracy == {"side": pytest.approx(1.0, abs=0.07)}  # "hidden" is never visible: no score

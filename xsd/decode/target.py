@@ -1,0 +1,40 @@
+"""The target model as the decoder sees it: a prefill, then forwards over a few new tokens.
+
+Works for any Hugging Face model with a decoder `model.model` returning `last_hidden_state`
+(post-norm, what the LM head reads) and an output embedding: LlamaForCausalLM,
+LlavaForConditionalGeneration and VideoLlavaForConditionalGeneration alike.
+"""
+from __future__ import annotations
+
+import torch
+from transformers import DynamicCache
+
+
+class Target:
+    def __init__(self, model):
+        self.model = model.eval()
+        self.base = model.model
+        self.lm_head = model.get_output_embeddings()
+
+    @torch.no_grad()
+    def prefill(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor, DynamicCache]:
+        """Run the prompt (and its vision inputs); returns the last position's logits [V],
+        its hidden state [H] and the KV cache."""
+        cache = DynamicCache()
+        out = self.base(**inputs, past_key_values=cache, use_cache=True)
+        hidden = out.last_hidden_state[0, -1]
+        return self.lm_head(hidden), hidden, cache
+
+    @torch.no_grad()
+    def forward(self, tokens: list[int], cache: DynamicCache) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feed `tokens` after the cache; logits [k, V] and hidden states [k, H] at each."""
+        ids = torch.tensor([tokens], dtype=torch.long)
+        hidden = self.base(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state[0]
+        return self.lm_head(hidden), hidden
+
+    @staticmethod
+    def crop(cache: DynamicCache, length: int) -> None:
+        """Keep the first `length` positions of the cache."""
+        extra = cache.get_seq_length() - length
+        if extra > 0:
+            cache.crop(-extra)

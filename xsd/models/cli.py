@@ -1,0 +1,195 @@
+"""`xsd models ...` (convert, check, train, eval) and `xsd bench stages`.
+
+`add_bench_commands(bench_subparsers)` adds `stages` to an existing `xsd bench` group, so other
+parts can put their benchmarks beside it.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def add_commands(subparsers) -> None:
+    from xsd.cli import add_profile_argument
+
+    models = subparsers.add_parser("models", help="the draft (EventGPT) and target (Video-LLaVA) VLMs")
+    commands = models.add_subparsers(title="models commands", metavar="COMMAND")
+
+    convert = commands.add_parser(
+        "convert-eventgpt", help="convert an original EventGPT checkpoint into the Llava layout",
+        description="Rename EventGPT's keys to LlavaForConditionalGeneration's and fold its feature "
+                    "adaptor into the projector; writes a folder `from_pretrained` reads.",
+    )
+    convert.add_argument("source", help="folder of the original EventGPT checkpoint (config.json + weights)")
+    convert.add_argument("destination", help="folder to write the converted checkpoint to")
+    convert.set_defaults(handler=convert_eventgpt)
+
+    check = commands.add_parser(
+        "check", help="load the profile's two models and report their sizes",
+        description="Load both models of a profile (full: from the local paths, 4-bit if set) and print "
+                    "their vocabularies, visual token counts and parameter counts.",
+    )
+    add_profile_argument(check)
+    check.set_defaults(handler=check_models)
+    if "bench" not in subparsers.choices:
+        add_bench_group(subparsers)
+
+    training = commands.add_parser(
+        "train", help="train the profile's mini models from its world (resumable)",
+        description="Stage A: each vision tower on dense scene attributes of its modality; stage B: "
+                    "cache the frozen tower's features; stage C: projector + LLM instruction tuning in "
+                    "the side's own answer style. Draft and target train side by side. Rerun after an "
+                    "interruption to continue. Writes the pair and training.json (times, peak memory) "
+                    "under XSD_MODELS/<profile>/<config fingerprint>.",
+    )
+    add_profile_argument(training)
+    training.add_argument("--jobs", type=int, default=2, choices=(1, 2),
+                          help="processes: 2 trains both sides at once (default), 1 one after the other")
+    training.set_defaults(handler=train_models)
+
+    evaluation = commands.add_parser(
+        "eval", help="key-fact accuracy per question type of both trained models on the test split",
+        description="Both models answer the test questions their modality can answer (greedy); each answer "
+                    "is graded against the sample's key facts. Reports accuracy per question type and "
+                    "the mean over the graded questions, per model.",
+    )
+    add_profile_argument(evaluation)
+    evaluation.add_argument("--json", type=Path, help="write the result to this file")
+    evaluation.add_argument("--limit", type=int, default=0,
+                            help="at most this many questions per type and model (default 0: all)")
+    evaluation.add_argument("--jobs", type=int, default=2, choices=(1, 2),
+                            help="processes: 2 evaluates both models at once (default)")
+    evaluation.set_defaults(handler=eval_models)
+
+
+def add_bench_commands(bench_subparsers) -> None:
+    """`stages` inside the `xsd bench` group."""
+    from xsd.cli import add_profile_argument
+
+    stages = bench_subparsers.add_parser(
+        "stages", help="time vision encoding, projector, LLM prefill and decode of both models",
+        description="For both models on one test sample: warm-up, then the median of repeats of each "
+                    "stage; derives c = decode_draft / decode_target and the prefill ratio, and compares "
+                    "1 with 8 video frames (target) and 1 with 5 event frames (draft).",
+    )
+    add_profile_argument(stages)
+    stages.add_argument("--json", type=Path, help="write the result to this file")
+    stages.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    stages.add_argument("--repeats", type=int, default=10, help="timed repeats per stage (default 10)")
+    stages.add_argument("--decode-tokens", type=int, default=20, help="decode steps per repeat (default 20)")
+    stages.set_defaults(handler=bench_stages)
+
+
+def add_bench_group(subparsers) -> None:
+    bench = subparsers.add_parser("bench", help="benchmarks (timings are stated with their thread settings)")
+    add_bench_commands(bench.add_subparsers(title="bench commands", metavar="COMMAND"))
+
+
+def train_models(args) -> int:
+    import json
+
+    from xsd.config import load_profile
+    from xsd.models.mini_training import ModelsNotTrained, train_pair
+
+    try:
+        report = train_pair(load_profile(args.profile), jobs=args.jobs)
+    except ModelsNotTrained as error:
+        print(f"xsd: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(training_summary(report), indent=2))
+    return 0
+
+
+def training_summary(report: dict) -> dict:
+    sides = report["sides"]
+    return {
+        "checkpoint": report["checkpoint"],
+        "wall_seconds": round(report["wall_seconds"], 1),
+        "seconds_per_side": {s: round(r["seconds"], 1) for s, r in sides.items()},
+        "peak_rss_mb": {k: round(v) for k, v in report["peak_rss_mb"].items()},
+        "tower_test_accuracy": {s: r["tower"]["test_accuracy"] for s, r in sides.items()},
+        "final_tuning_loss": {s: round(r["tune"]["final_loss"], 4) for s, r in sides.items()},
+    }
+
+
+def eval_models(args) -> int:
+    import json
+
+    from xsd.config import load_profile
+    from xsd.models.evaluate import evaluate_profile
+    from xsd.models.mini_training import ModelsNotTrained
+
+    try:
+        result = evaluate_profile(load_profile(args.profile), limit=args.limit or None, jobs=args.jobs)
+    except ModelsNotTrained as error:
+        print(f"xsd: {error}", file=sys.stderr)
+        return 1
+    write_result(result, args.json)
+    return 0
+
+
+def bench_stages(args) -> int:
+    from xsd.config import load_profile
+    from xsd.models.mini_training import ModelsNotTrained
+    from xsd.models.timing import profile_stage_timings
+
+    try:
+        result = profile_stage_timings(load_profile(args.profile), threads=args.threads,
+                                       repeats=args.repeats, decode_tokens=args.decode_tokens)
+    except ModelsNotTrained as error:
+        print(f"xsd: {error}", file=sys.stderr)
+        return 1
+    write_result(result, args.json)
+    return 0
+
+
+def write_result(result: dict, path) -> None:
+    import json
+
+    text = json.dumps(result, indent=2)
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    print(text)
+
+
+def convert_eventgpt(args) -> int:
+    from xsd.models.convert_eventgpt import ConversionError, convert_checkpoint
+
+    try:
+        destination = convert_checkpoint(args.source, args.destination)
+    except ConversionError as error:
+        print(f"xsd: {error}")
+        return 1
+    print(f"converted {args.source} → {destination}")
+    return 0
+
+
+def check_models(args) -> int:
+    import json
+
+    from xsd.config import load_profile
+    from xsd.models.eventgpt import event_token_count
+    from xsd.models.loading import ModelLoadError, load_pretrained_pair
+    from xsd.models.videollava import video_token_count
+
+    profile = load_profile(args.profile)
+    models = profile.models
+    if models.trained_here:
+        print(f"xsd: profile {profile.name} has no pretrained checkpoints; its models are trained here")
+        return 1
+    try:
+        pair = load_pretrained_pair(models.pretrained)
+    except ModelLoadError as error:
+        print(f"xsd: {error}")
+        return 1
+    print(json.dumps({
+        "draft_vocab": pair.draft.config.text_config.vocab_size,
+        "target_vocab": pair.target.config.text_config.vocab_size,
+        "shared_vocab": pair.vocabulary().size,
+        "draft_visual_tokens": event_token_count(pair.draft.config, models.event_frames),
+        "target_visual_tokens": video_token_count(pair.target.config, models.video_frames),
+        "draft_parameters": pair.draft.num_parameters(),
+        "target_parameters": pair.target.num_parameters(),
+    }, indent=2))
+    return 0

@@ -1,0 +1,114 @@
+"""How good the two models are: key-fact accuracy per question type on the test split.
+
+Each model answers (greedy) the test questions its own modality can answer — the draft those
+with "event" in `answerable_by`, the target those with "video" — and every answer is graded
+with the world's `qa.grade` against the sample's key facts (all must be stated correctly).
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+
+import torch
+
+from xsd.config import Profile, load_profile
+
+MODALITY = {"draft": "event", "target": "video"}
+MAX_NEW_TOKENS = 64  # the longest reference answers (scene descriptions) are ~45 tokens
+EXAMPLES_PER_TYPE = 2
+
+
+@torch.no_grad()
+def generate_answer(pair, side: str, dataset, sample, max_new_tokens: int = MAX_NEW_TOKENS) -> str:
+    model, tokenizer = pair.model(side), pair.tokenizer(side)
+    inputs = pair.sample_inputs(side, dataset, sample)
+    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                         pad_token_id=tokenizer.eos_token_id)
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+def gradable(samples, side: str, limit: int | None = None) -> list:
+    """The samples `side` can answer from its own view, at most `limit` per question type."""
+    taken: dict[str, int] = defaultdict(int)
+    chosen = []
+    for sample in samples:
+        if MODALITY[side] not in sample.answerable_by or not sample.key_facts:
+            continue
+        if limit is not None and taken[sample.qtype] >= limit:
+            continue
+        taken[sample.qtype] += 1
+        chosen.append(sample)
+    return chosen
+
+
+def grade_answers(records: list[dict]) -> dict:
+    """records: {"qtype", "answer", "key_facts"} each → accuracy per question type, the mean over all
+    graded answers, and the mean over question types."""
+    from xsd.world.qa import grade
+
+    hits: dict[str, list[bool]] = defaultdict(list)
+    for record in records:
+        hits[record["qtype"]].append(grade(record["answer"], record["key_facts"]))
+    per_type = {q: {"accuracy": sum(h) / len(h), "n": len(h)} for q, h in sorted(hits.items())}
+    every = [hit for h in hits.values() for hit in h]
+    return {
+        "per_qtype": per_type,
+        "mean": sum(every) / len(every) if every else float("nan"),
+        "mean_over_types": (sum(v["accuracy"] for v in per_type.values()) / len(per_type)
+                            if per_type else float("nan")),
+        "n": len(every),
+    }
+
+
+def evaluate_side(profile_ref: str, side: str, limit: int | None = None, threads: int = 1) -> dict:
+    """Generate and grade one model's answers on the test split."""
+    from xsd.models.mini_training import trained_pair, world_root
+    from xsd.world.dataset import WorldDataset
+
+    torch.set_num_threads(threads)
+    profile = load_profile(profile_ref)
+    pair = trained_pair(profile)
+    dataset = WorldDataset(world_root(profile), "test", event_frames=profile.models.event_frames)
+    started = time.perf_counter()
+    records = [{"id": s.id, "qtype": s.qtype, "key_facts": s.key_facts,
+                "answer": generate_answer(pair, side, dataset, s)}
+               for s in gradable(dataset.samples, side, limit)]
+    result = grade_answers(records)
+    result["seconds"] = time.perf_counter() - started
+    result["examples"] = examples(records)
+    return result
+
+
+def examples(records: list[dict]) -> list[dict]:
+    from xsd.world.qa import grade
+
+    shown: dict[str, int] = defaultdict(int)
+    out = []
+    for record in records:
+        if shown[record["qtype"]] < EXAMPLES_PER_TYPE:
+            shown[record["qtype"]] += 1
+            out.append({**record, "correct": grade(record["answer"], record["key_facts"])})
+    return out
+
+
+def evaluate_profile(profile: str | Profile = "mini", limit: int | None = None, jobs: int = 2,
+                     use_cache: bool = True) -> dict:
+    """Both models' accuracy on the test split; cached as eval.json beside the checkpoint."""
+    from xsd.models.mini_training import (SIDES, checkpoint_dir, is_trained, run_in_processes,
+                                          trained_pair, write_json_atomic)
+
+    profile = load_profile(profile) if not isinstance(profile, Profile) else profile
+    directory = checkpoint_dir(profile)
+    if not is_trained(directory):
+        trained_pair(profile)  # raises ModelsNotTrained with the command to run
+    cache = directory / f"eval_limit{limit or 'all'}.json"
+    if use_cache and cache.is_file():
+        return json.loads(cache.read_text())
+    tasks = [(str(profile.source or profile.name), side, limit) for side in SIDES]
+    results = run_in_processes(evaluate_side, tasks, jobs) if jobs > 1 else [evaluate_side(*t) for t in tasks]
+    report = {"profile": profile.name, "split": "test", "limit_per_type": limit,
+              "grading": "all key facts of the sample stated correctly (xsd.world.qa.grade)",
+              **dict(zip(SIDES, results))}
+    write_json_atomic(cache, report)
+    return report

@@ -1,0 +1,494 @@
+"""Training the mini/smoke pair from the world, the way the real models were built.
+
+Per side (draft = EventGPT on event frames, target = Video-LLaVA on RGB video frames):
+
+  A. `tower`: the CLIP tower learns the world's dense scene attributes of its own modality from
+     single frames of the train split (a stand-in for CLIP / LanguageBind pretraining);
+  B. `features`: the frozen tower encodes every train clip once (the layer its VLM reads);
+  C. `tune`: projector + LLM learn from the cached features, in the side's own answer style, from
+     multi-turn conversations about one clip (loss on answer tokens only).
+
+The two sides are independent, so they train side by side in two processes (one thread each).
+Everything lives in `checkpoint_dir(profile)` = models_dir()/<profile>/<fingerprint>, keyed by
+the models and world settings, the seed and RECIPE. Each stage is resumable (run_steps writes
+atomic checkpoints; a finished stage leaves `done.json`), and the finished pair is two Hugging
+Face folders, `draft/` and `target/`, written last.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xsd import paths
+from xsd.config import Profile, fingerprint, load_profile
+from xsd.models import train
+from xsd.models.config import ModelsConfig
+
+RECIPE = 3  # bump when the training code changes what a checkpoint holds
+SIDES = ("draft", "target")
+
+
+class ModelsNotTrained(RuntimeError):
+    """The profile's mini models have not been trained (or training did not finish)."""
+
+
+@dataclass(frozen=True)
+class SideSpec:
+    """What differs between the two sides."""
+    name: str
+    modality: str        # dense_targets' modality of the tower's frames
+    feature_layer: int   # the tower layer the VLM reads (EventGPT: last; Video-LLaVA: second to last)
+    answer_style: str    # Sample attribute with this side's reference answers
+
+
+SPECS = {
+    "draft": SideSpec("draft", "event", -1, "answer_event"),
+    "target": SideSpec("target", "rgb", -2, "answer_video"),
+}
+
+
+# -- where things live ----------------------------------------------------------------------------
+
+def checkpoint_dir(profile: Profile) -> Path:
+    key = {"models": profile.models, "world": profile.world, "seed": profile.seed, "recipe": RECIPE}
+    return paths.models_dir() / profile.name / fingerprint(key)
+
+
+def is_trained(directory: Path) -> bool:
+    return (directory / "training.json").is_file()
+
+
+def trained_pair(profile: str | Profile = "mini", train_if_missing: bool = False, log=print):
+    """The profile's (draft, target) pair, ready to run.
+
+    mini/smoke: the models `xsd models train` wrote for this exact configuration; when absent,
+    raises ModelsNotTrained (or, with train_if_missing, trains them first: ~12 minutes for mini).
+    full: the real checkpoints from the local paths of the profile.
+    """
+    from xsd.models.loading import load_pretrained_pair
+    from xsd.models.pair import load_saved_pair
+
+    profile = load_profile(profile) if not isinstance(profile, Profile) else profile
+    if not profile.models.trained_here:
+        return load_pretrained_pair(profile.models.pretrained)
+    directory = checkpoint_dir(profile)
+    if not is_trained(directory):
+        if not train_if_missing:
+            raise ModelsNotTrained(
+                f"the {profile.name} models are not trained yet (no finished checkpoint in {directory}); "
+                f"run `xsd models train --profile {profile.name}`")
+        train_pair(profile, log=log)
+    return load_saved_pair(directory)
+
+
+# -- the whole run --------------------------------------------------------------------------------
+
+def train_pair(profile: Profile, jobs: int = 2, log=print, stop_after: tuple[str, int] | None = None) -> dict:
+    """Train both sides (in `jobs` processes), save the pair, write and return training.json.
+
+    `stop_after=(stage, step)` ends each side after that step of that stage, as a kill would
+    (for testing resumption); the report is then not written.
+    """
+    from xsd.world.dataset import corpus
+
+    models = require_trainable(profile)
+    directory = checkpoint_dir(profile)
+    if is_trained(directory):
+        log(f"already trained: {directory}")
+        return json.loads((directory / "training.json").read_text())
+    world = world_root(profile)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_config(profile, directory)
+    save_tokenizer(corpus(world, "train"), models, directory / "tokenizer")
+    started = time.perf_counter()
+    tasks = [(str(profile.source or profile.name), side, str(directory), stop_after) for side in SIDES]
+    reports = run_in_processes(train_side, tasks, jobs) if jobs > 1 else [train_side(*t) for t in tasks]
+    if stop_after is not None:
+        return {}
+    report = {
+        "profile": profile.name, "checkpoint": str(directory), "wall_seconds": time.perf_counter() - started,
+        "jobs": jobs, "threads_per_job": models.train.threads,
+        "peak_rss_mb": {"main": peak_rss_mb(resource.RUSAGE_SELF),
+                        **{r["side"]: r["peak_rss_mb"] for r in reports}},
+        "sides": {r["side"]: r for r in reports},
+    }
+    write_json_atomic(directory / "training.json", report)
+    log(f"trained pair in {directory} ({report['wall_seconds']:.0f} s wall)")
+    return report
+
+
+def require_trainable(profile: Profile) -> ModelsConfig:
+    models = profile.models
+    if models is None or not models.trained_here or models.train is None:
+        raise ModelsNotTrained(f"profile {profile.name} has no mini models to train (its models are pretrained)")
+    if profile.world is None:
+        raise ModelsNotTrained(f"profile {profile.name} has no world to train on")
+    return models
+
+
+def world_root(profile: Profile) -> Path:
+    from xsd.world.layout import Layout
+
+    root = paths.world_dir(profile.name)
+    if not Layout(root).questions.is_file():
+        raise ModelsNotTrained(f"no world at {root}; build it with `xsd world build --profile {profile.name}`")
+    return root
+
+
+def write_config(profile: Profile, directory: Path) -> None:
+    config = {"profile": profile.name, "seed": profile.seed, "recipe": RECIPE,
+              "models": dataclasses.asdict(profile.models), "world": dataclasses.asdict(profile.world)}
+    write_json_atomic(directory / "config.json", config)
+
+
+def save_tokenizer(texts: list[str], models: ModelsConfig, directory: Path) -> None:
+    """The shared base tokenizer, trained once so both sides read the same one."""
+    from xsd.models.pair import tokenizer_texts
+    from xsd.models.tokenizer import train_tokenizer
+
+    if (directory / "tokenizer.json").is_file():
+        return
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    train_tokenizer(tokenizer_texts(texts), models.vocab_size).save_pretrained(tmp)
+    os.replace(tmp, directory)
+
+
+def run_in_processes(function: Callable, tasks: list[tuple], jobs: int) -> list:
+    """`function(*task)` for every task in `jobs` fresh processes (spawned: no inherited threads)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context) as pool:
+        return list(pool.map(function, *zip(*tasks)))
+
+
+# -- one side -------------------------------------------------------------------------------------
+
+def train_side(profile_ref: str, side: str, directory: str, stop_after: tuple[str, int] | None = None) -> dict:
+    """Stages A, B, C of one side, each skipped when already done; returns the side's report."""
+    profile = load_profile(profile_ref)
+    models, spec, directory = profile.models, SPECS[side], Path(directory)
+    torch.set_num_threads(models.train.threads)
+    log = side_logger(side)
+    report = {"side": side}
+    for stage in (pretrain_tower, cache_features, tune_llm):
+        result = stage(profile, spec, directory, log, stop_after)
+        if result is None:
+            return report
+        report[stage.__name__] = result
+    save_side(profile, spec, directory)
+    report["seconds"] = sum(r["seconds"] for k, r in report.items() if isinstance(r, dict))
+    report["peak_rss_mb"] = peak_rss_mb(resource.RUSAGE_SELF)
+    log(f"done in {report['seconds']:.0f} s, peak memory {report['peak_rss_mb']:.0f} MB")
+    return report
+
+
+def side_logger(side: str) -> Callable[[str], None]:
+    def log(message: str) -> None:
+        print(f"[{side}] {message}", flush=True)
+    return log
+
+
+def staged(name: str):
+    """Run a stage once: its report is kept in <side>_<name>/done.json and reused afterwards."""
+    def wrap(body):
+        def stage(profile, spec, directory, log, stop_after):
+            folder = directory / f"{spec.name}_{name}"
+            done = folder / "done.json"
+            if done.is_file():
+                return json.loads(done.read_text())
+            folder.mkdir(parents=True, exist_ok=True)
+            started = time.perf_counter()
+            stop = stop_after[1] if stop_after and stop_after[0] == name else None
+            result = body(profile, spec, directory, folder, log, stop)
+            if result is None:  # stopped early
+                return None
+            result["seconds"] = time.perf_counter() - started
+            write_json_atomic(done, result)
+            return result
+        stage.__name__ = name
+        return stage
+    return wrap
+
+
+# -- stage A: the tower on dense attributes ----------------------------------------------------------
+
+def attribute_classes(spec: SideSpec, models: ModelsConfig) -> dict[str, int]:
+    from xsd.world.scene import CLASSES, COLOURS, DIRECTIONS, LIGHTINGS, N_LANES
+
+    n_attr = 1 + (len(DIRECTIONS) if spec.modality == "event" else len(COLOURS))
+    classes = {"count": N_LANES + 1}
+    if spec.modality == "rgb":
+        classes["lighting"] = len(LIGHTINGS)
+    for lane in range(N_LANES):
+        classes[f"lane{lane}_class"] = 1 + len(CLASSES)
+        classes[f"lane{lane}_attr"] = n_attr
+        classes[f"lane{lane}_x"] = models.train.position_bins
+    return classes
+
+
+def frame_targets(truth: dict, index: int, spec: SideSpec, bins: int) -> dict[str, int]:
+    """One frame's attributes as class indices (IGNORE where the frame cannot show them)."""
+    from xsd.world.targets import dense_targets
+
+    dense = dense_targets(truth, index, spec.modality)
+    out = {"count": int(dense["count"])}
+    if spec.modality == "rgb":
+        out["lighting"] = int(dense["lighting"]) if dense["lighting_mask"] else train.IGNORE
+    for lane in range(len(dense["lane_class"])):
+        seen = bool(dense["lane_mask"][lane])
+        out[f"lane{lane}_class"] = int(dense["lane_class"][lane])
+        out[f"lane{lane}_attr"] = int(dense["lane_attr"][lane]) if dense["attr_mask"][lane] else train.IGNORE
+        x_bin = min(bins - 1, int(dense["lane_x"][lane] * bins))
+        out[f"lane{lane}_x"] = x_bin if seen else train.IGNORE
+    return out
+
+
+def clip_frames(dataset, spec: SideSpec):
+    """(frames uint8 [n, H, W, 3], frame index within its clip, sample) of every clip, once."""
+    seen = set()
+    for sample in dataset:
+        if (sample.seq, sample.clip) in seen:
+            continue
+        seen.add((sample.seq, sample.clip))
+        frames = dataset.event_frames(sample) if spec.modality == "event" else dataset.video_frames(sample)
+        yield frames, sample
+
+
+def tower_data(profile: Profile, spec: SideSpec, split: str) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+    """Every single frame of the split with its attribute targets (all 5 event slices: more
+    pretraining images than the one slice the draft reads)."""
+    from xsd.world.dataset import WorldDataset
+    from xsd.world.layout import N_SLICES
+
+    n_events = N_SLICES if spec.modality == "event" else 1
+    dataset = WorldDataset(world_root(profile), split, event_frames=n_events)
+    images, rows = [], []
+    for frames, sample in clip_frames(dataset, spec):
+        for index, frame in enumerate(frames):
+            images.append(frame)
+            rows.append(frame_targets(sample.truth, index, spec, profile.models.train.position_bins))
+    targets = {name: torch.tensor([r[name] for r in rows]) for name in rows[0]}
+    return np.stack(images), targets
+
+
+def new_tower(profile: Profile, spec: SideSpec) -> train.TowerPretraining:
+    from xsd.models.eventgpt import clip_vision_config
+
+    models = profile.models
+    tower = models.draft_tower if spec.name == "draft" else models.target_tower
+    torch.manual_seed(profile.seed + (0 if spec.name == "draft" else 1))
+    return train.TowerPretraining(clip_vision_config(tower, models.image_size),
+                                  attribute_classes(spec, models), spec.feature_layer)
+
+
+@staged("tower")
+def pretrain_tower(profile, spec, directory, folder, log, stop):
+    from xsd.models.pixels import clip_pixels
+
+    models, cfg = profile.models, profile.models.train
+    images, targets = tower_data(profile, spec, "train")
+    log(f"stage A: tower on {len(images)} {spec.modality} frames")
+    model = new_tower(profile, spec)
+
+    def loss_of_step(step: int) -> torch.Tensor:
+        chosen = train.sample_batch(len(images), cfg.tower_batch, profile.seed, step)
+        batch, batch_targets = images[chosen], {k: v[chosen] for k, v in targets.items()}
+        flip = torch.rand(len(chosen), generator=train.step_generator(profile.seed + 1, step)) < 0.5
+        batch, batch_targets = mirrored(batch, batch_targets, flip.numpy(), spec, cfg.position_bins)
+        return train.attribute_loss(model(clip_pixels(batch, models.image_size)), batch_targets)
+
+    settings = train.LoopSettings(steps=cfg.tower_steps, lr=cfg.tower_lr, seed=profile.seed,
+                                  log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
+                                  warmup=max(1, cfg.tower_steps // 20), weight_decay=0.05)
+    losses = train.run_steps(model, loss_of_step, settings, folder, log=log, stop_after=stop)
+    if len(losses) < cfg.tower_steps:
+        return None
+    accuracy = tower_accuracy(model, *tower_data(profile, spec, "test"), models.image_size)
+    log("stage A test accuracy: " + ", ".join(f"{k} {v:.2f}" for k, v in accuracy.items()))
+    torch.save(model.tower.state_dict(), folder / "tower.pt")
+    return {"steps": cfg.tower_steps, "images": len(images), "final_loss": float(np.mean(losses[-cfg.log_every:])),
+            "test_accuracy": accuracy}
+
+
+def mirrored(images: np.ndarray, targets: dict, flip: np.ndarray, spec: SideSpec, bins: int):
+    """Left-right mirror the flagged images and their targets: x bins reverse, an event-seen
+    direction left/right swaps. Doubles the few hundred train scenes the towers overfit to."""
+    from xsd.world.scene import DIRECTIONS
+
+    images = images.copy()
+    images[flip] = images[flip][:, :, ::-1]
+    out = {}
+    mask = torch.from_numpy(flip)
+    for name, value in targets.items():
+        value = value.clone()
+        rows = mask & (value != train.IGNORE)
+        if name.endswith("_x"):
+            value[rows] = bins - 1 - value[rows]
+        elif name.endswith("_attr") and spec.modality == "event":
+            left, right = 1 + DIRECTIONS.index("left"), 1 + DIRECTIONS.index("right")
+            swapped = value.clone()
+            swapped[rows & (value == left)] = right
+            swapped[rows & (value == right)] = left
+            value = swapped
+        out[name] = value
+    return images, out
+
+
+@torch.no_grad()
+def tower_accuracy(model, images, targets, image_size: int, batch: int = 256) -> dict[str, float]:
+    """Test accuracy of the attribute heads, averaged over the lanes of each attribute."""
+    from xsd.models.pixels import clip_pixels
+
+    logits: dict[str, list] = {}
+    for start in range(0, len(images), batch):
+        for name, value in model(clip_pixels(images[start:start + batch], image_size)).items():
+            logits.setdefault(name, []).append(value)
+    per_head = train.attribute_accuracy({k: torch.cat(v) for k, v in logits.items()}, targets)
+    grouped: dict[str, list[float]] = {}
+    for name, value in per_head.items():
+        grouped.setdefault(name.split("_", 1)[-1] if name.startswith("lane") else name, []).append(value)
+    return {name: float(np.mean(values)) for name, values in grouped.items()}
+
+
+# -- stage B: cached features of the frozen tower -------------------------------------------------------
+
+def load_tower_into(model, directory: Path, spec: SideSpec) -> None:
+    """Video-LLaVA has an image and a video tower (one LanguageBind encoder each); both get the
+    pretrained weights, though only the video tower reads the clips."""
+    state = torch.load(directory / f"{spec.name}_tower" / "tower.pt", map_location="cpu", weights_only=True)
+    names = ("vision_tower",) if spec.name == "draft" else ("image_tower", "video_tower")
+    for name in names:
+        getattr(model.model, name).load_state_dict(state)
+
+
+@staged("features")
+@torch.no_grad()
+def cache_features(profile, spec, directory, folder, log, stop):
+    """Tower features [frames, tokens, C] of every train clip, at the layer the VLM reads."""
+    from xsd.models.pixels import clip_pixels
+    from xsd.world.dataset import WorldDataset
+
+    models = profile.models
+    tower = new_tower(profile, spec)
+    tower.tower.load_state_dict(torch.load(directory / f"{spec.name}_tower" / "tower.pt", weights_only=True))
+    tower.eval()
+    dataset = WorldDataset(world_root(profile), "train", event_frames=models.event_frames)
+    features = {}
+    for frames, sample in clip_frames(dataset, spec):
+        features[f"{sample.seq}/{sample.clip}"] = tower.features(clip_pixels(frames, models.image_size)).half()
+    save_atomic(features, folder / "features.pt")
+    log(f"stage B: cached features of {len(features)} clips")
+    return {"clips": len(features)}
+
+
+# -- stage C: projector + LLM instruction tuning ----------------------------------------------------
+
+def side_model(profile: Profile, spec: SideSpec, directory: Path):
+    """A fresh VLM of this side with the pretrained tower in it, and its tokenizer."""
+    from transformers import AutoTokenizer
+
+    from xsd.models.eventgpt import build_draft
+    from xsd.models.tokenizer import target_tokenizer, target_vocab_size
+    from xsd.models.videollava import build_target
+
+    base = AutoTokenizer.from_pretrained(str(directory / "tokenizer"), local_files_only=True)
+    if spec.name == "draft":
+        model, tokenizer = build_draft(profile.models, len(base), profile.seed, base.unk_token_id), base
+    else:
+        tokenizer = target_tokenizer(base)
+        model = build_target(profile.models, target_vocab_size(tokenizer), len(base), profile.seed + 1)
+    load_tower_into(model, directory, spec)
+    return model, tokenizer
+
+
+def clip_conversations(profile: Profile, spec: SideSpec) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    """Train clips and, per clip, its (question, answer in this side's style) pairs."""
+    from xsd.world.dataset import WorldDataset
+
+    dataset = WorldDataset(world_root(profile), "train")
+    by_clip: dict[str, list] = {}
+    for sample in dataset:
+        by_clip.setdefault(f"{sample.seq}/{sample.clip}", []).append(
+            (sample.question, getattr(sample, spec.answer_style)))
+    keys = sorted(by_clip)
+    return keys, [by_clip[k] for k in keys]
+
+
+def conversations_of_step(keys, qa, features, turns: int, batch: int, seed: int, step: int):
+    """Step's batch: `batch` clips, each with `turns` of its questions in a random order."""
+    gen = train.step_generator(seed, step)
+    clips = torch.randperm(len(keys), generator=gen)[:batch].tolist()
+    out = []
+    for c in clips:
+        order = torch.randperm(len(qa[c]), generator=gen)[:turns].tolist()
+        out.append(train.Conversation(features[keys[c]].float(), [qa[c][i] for i in order]))
+    return out
+
+
+@staged("tune")
+def tune_llm(profile, spec, directory, folder, log, stop):
+    cfg = profile.models.train
+    model, tokenizer = side_model(profile, spec, directory)
+    train.freeze_for_tuning(model)
+    features = torch.load(directory / f"{spec.name}_features" / "features.pt", weights_only=True)
+    keys, qa = clip_conversations(profile, spec)
+    log(f"stage C: projector + LLM on {len(keys)} clips, {cfg.tune_turns} turns × {cfg.tune_batch} per step")
+
+    def loss_of_step(step: int) -> torch.Tensor:
+        batch = conversations_of_step(keys, qa, features, cfg.tune_turns, cfg.tune_batch, profile.seed, step)
+        return train.conversation_loss(model, tokenizer, spec.name, batch)
+
+    settings = train.LoopSettings(steps=cfg.tune_steps, lr=cfg.tune_lr, seed=profile.seed,
+                                  log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
+                                  warmup=max(1, cfg.tune_steps // 20), weight_decay=0.01)
+    losses = train.run_steps(model, loss_of_step, settings, folder, log=log, stop_after=stop)
+    if len(losses) < cfg.tune_steps:
+        return None
+    return {"steps": cfg.tune_steps, "answers_seen": cfg.tune_steps * cfg.tune_batch * cfg.tune_turns,
+            "final_loss": float(np.mean(losses[-cfg.log_every:]))}
+
+
+def save_side(profile: Profile, spec: SideSpec, directory: Path) -> Path:
+    """The finished side as a Hugging Face folder (tower from A, projector + LLM from C)."""
+    model, tokenizer = side_model(profile, spec, directory)
+    state = torch.load(directory / f"{spec.name}_tune" / "state.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"], strict=False)
+    final = directory / spec.name
+    tmp = directory / f"{spec.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final
+
+
+# -- small helpers ----------------------------------------------------------------------------------
+
+def peak_rss_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports kB
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)

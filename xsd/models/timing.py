@@ -1,0 +1,195 @@
+"""Stage timing of both VLMs: vision encoding, projector, LLM prefill, per-token decode.
+
+Each stage is timed on its own, on precomputed inputs, as the medians of `repeats` runs after
+`warmup` untimed ones, at a stated number of torch threads:
+
+  vision    the CLIP tower up to the layer the VLM reads (draft: k event frames; target: 8 frames)
+  projector the 2-layer MLP (draft: + EventGPT's spatio-temporal pooling)
+  prefill   one LLM forward over the whole prompt with the visual tokens spliced in (KV cache on)
+  decode    one LLM forward of one token against the prompt's KV cache, per token (mean over
+            `decode_tokens` greedy steps, then the median over repeats)
+
+Derived: c = decode_draft / decode_target; prefill ratio = prefill_target / prefill_draft, also
+with vision and projector included (what the target's prompt costs against the draft's).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+
+import torch
+
+from xsd.config import Profile, load_profile
+
+
+def median_seconds(run: Callable[[], object], repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+@contextmanager
+def torch_threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# -- the stages of one model ------------------------------------------------------------------------
+
+def tower_of(model, side: str):
+    return model.model.vision_tower if side == "draft" else model.model.video_tower
+
+
+def encode(model, side: str, pixels: torch.Tensor) -> torch.Tensor:
+    """[k, 3, S, S] → tower features [k, tokens, C] at the layer the VLM reads."""
+    tower = tower_of(model, side)
+    out = tower(pixels.to(tower.device, tower.dtype), output_hidden_states=True)
+    return out.hidden_states[model.config.vision_feature_layer]
+
+
+def project(model, side: str, features: torch.Tensor):
+    from xsd.models import eventgpt, videollava
+
+    if side == "draft":
+        return eventgpt.as_encoder_outputs([eventgpt.project_and_pool(model, features)])
+    return videollava.as_encoder_outputs(videollava.project_video(model, features))
+
+
+def prompt_ids(model, tokenizer, side: str, question: str, n_frames: int) -> torch.Tensor:
+    from xsd.models import eventgpt, videollava
+
+    if side == "draft":
+        n_visual = eventgpt.event_token_count(model.config, n_frames)
+        ids = eventgpt.draft_input_ids(tokenizer, question, n_visual, model.config.image_token_id)
+    else:
+        n_visual = videollava.video_token_count(model.config, n_frames)
+        ids = videollava.target_input_ids(tokenizer, question, n_visual, model.config.video_token_id)
+    return torch.tensor([ids])
+
+
+def visual_token_count(model, side: str, input_ids: torch.Tensor) -> int:
+    placeholder = model.config.image_token_id if side == "draft" else model.config.video_token_id
+    return int((input_ids == placeholder).sum())
+
+
+def prefill(model, input_ids: torch.Tensor, encoded) -> object:
+    return model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                 mm_encoder_outputs=encoded, use_cache=True)
+
+
+def decode_steps(model, prefilled, prompt_length: int, steps: int) -> None:
+    """`steps` greedy one-token forwards against the prompt's KV cache."""
+    cache = prefilled.past_key_values
+    token = prefilled.logits[:, -1:].argmax(-1)
+    for i in range(steps):
+        position = prompt_length + i
+        out = model(input_ids=token, past_key_values=cache, use_cache=True,
+                    attention_mask=torch.ones(1, position + 1, dtype=torch.long),
+                    cache_position=torch.tensor([position]))
+        cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+
+
+@torch.no_grad()
+def model_stage_timings(model, tokenizer, side: str, pixels: torch.Tensor, question: str,
+                        repeats: int, warmup: int, decode_tokens: int) -> dict:
+    """Milliseconds per stage of one model on one sample's pixels [frames, 3, S, S]."""
+    model.eval()
+    features = encode(model, side, pixels)
+    encoded = project(model, side, features)
+    input_ids = prompt_ids(model, tokenizer, side, question, pixels.shape[0])
+    ms = {
+        "vision": median_seconds(lambda: encode(model, side, pixels), repeats, warmup),
+        "projector": median_seconds(lambda: project(model, side, features), repeats, warmup),
+        "prefill": median_seconds(lambda: prefill(model, input_ids, encoded), repeats, warmup),
+    }
+
+    def timed_decode() -> float:
+        prefilled = prefill(model, input_ids, encoded)
+        started = time.perf_counter()
+        decode_steps(model, prefilled, input_ids.shape[1], decode_tokens)
+        return (time.perf_counter() - started) / decode_tokens
+
+    timed_decode()
+    ms["decode_per_token"] = statistics.median(timed_decode() for _ in range(max(1, repeats // 2)))
+    ms = {k: 1000 * v for k, v in ms.items()}
+    ms["prefill_with_vision"] = ms["vision"] + ms["projector"] + ms["prefill"]
+    ms["prompt_tokens"] = int(input_ids.shape[1])
+    ms["visual_tokens"] = visual_token_count(model, side, input_ids)
+    return ms
+
+
+# -- both models ------------------------------------------------------------------------------------
+
+def stage_timings(pair, event_frames, video_frames, question: str, threads: int = 1, repeats: int = 10,
+                  warmup: int = 2, decode_tokens: int = 20) -> dict:
+    """Both models' stage timings (ms) on one sample, c, the prefill ratios, and the frame-count
+    comparison (target: 1 vs all video frames; draft: 1 vs all given event frames).
+
+    event_frames: uint8 [k, H, W, 3] (k = 5 gives the draft comparison; the draft's own count is
+    the first `pair.draft` reads); video_frames: uint8 [8, H, W, 3].
+    """
+    from xsd.models.eventgpt import tokens_per_frame
+    from xsd.models.pixels import clip_pixels
+
+    size = pair.draft.config.vision_config.image_size
+    events, video = clip_pixels(event_frames, size), clip_pixels(video_frames, size)
+    draft_frames = pair.draft.config.image_seq_length - tokens_per_frame(pair.draft.config)
+    settings = dict(repeats=repeats, warmup=warmup, decode_tokens=decode_tokens)
+    with torch_threads(threads):
+        draft = model_stage_timings(pair.draft, pair.draft_tokenizer, "draft", events[:draft_frames],
+                                    question, **settings)
+        target = model_stage_timings(pair.target, pair.target_tokenizer, "target", video, question, **settings)
+        frames = {
+            "target": {f"{n}_frames": frame_count_cost(pair, "target", video[:n], question, repeats, warmup)
+                       for n in sorted({1, len(video)})},
+            "draft": {f"{n}_frames": frame_count_cost(pair, "draft", events[:n], question, repeats, warmup)
+                      for n in sorted({1, len(events)})},
+        }
+    return {
+        "threads": threads, "repeats": repeats, "warmup": warmup, "decode_tokens": decode_tokens,
+        "unit": "ms", "draft": draft, "target": target,
+        "c": draft["decode_per_token"] / target["decode_per_token"],
+        "prefill_ratio": target["prefill"] / draft["prefill"],
+        "prefill_ratio_with_vision": target["prefill_with_vision"] / draft["prefill_with_vision"],
+        "frames": frames,
+    }
+
+
+@torch.no_grad()
+def frame_count_cost(pair, side: str, pixels: torch.Tensor, question: str, repeats: int, warmup: int) -> dict:
+    """Vision + projector + prefill (ms) of one model reading `len(pixels)` frames."""
+    model, tokenizer = pair.model(side), pair.tokenizer(side)
+    input_ids = prompt_ids(model, tokenizer, side, question, pixels.shape[0])
+
+    def run():
+        return prefill(model, input_ids, project(model, side, encode(model, side, pixels)))
+
+    return {"visual_tokens": visual_token_count(model, side, input_ids),
+            "prefill_with_vision": 1000 * median_seconds(run, repeats, warmup)}
+
+
+def profile_stage_timings(profile: str | Profile = "mini", threads: int = 1, repeats: int = 10,
+                          warmup: int = 2, decode_tokens: int = 20) -> dict:
+    """`stage_timings` of the profile's trained pair on the first test sample of its world."""
+    from xsd.models.mini_training import trained_pair, world_root
+    from xsd.world.dataset import WorldDataset
+    from xsd.world.layout import N_SLICES
+
+    profile = load_profile(profile) if not isinstance(profile, Profile) else profile
+    pair = trained_pair(profile)
+    dataset = WorldDataset(world_root(profile), "test", event_frames=N_SLICES)
+    sample = dataset[0]
+    result = stage_timings(pair, dataset.event_frames(sample), dataset.video_frames(sample), sample.question,
+                           threads, repeats, warmup, decode_tokens)
+    return {"profile": profile.name, "sample": sample.id, **result}

@@ -1,0 +1,242 @@
+"""Training the mini models the way the real ones were built, in two stages.
+
+(A) `TowerPretraining`: each CLIP tower learns dense scene attributes (categorical, -100 where not
+    visible) from single frames — the stand-in for CLIP/LanguageBind pretraining.
+(B) Instruction tuning of projector + LLM on the frozen tower's cached features, loss on the answer
+    tokens only (`tuning_batch`).
+
+Both stages run through `run_steps`: deterministic by seed (the batch of step i depends only on
+(seed, i)), resumable (a killed run restarted continues from its last checkpoint and ends with the
+same weights), checkpoints written atomically into a folder keyed by the config's hash.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+IGNORE = -100
+
+
+# -- the resumable loop ---------------------------------------------------------------------------
+
+@dataclass
+class LoopSettings:
+    steps: int
+    lr: float
+    seed: int
+    log_every: int = 50
+    checkpoint_every: int = 200
+    warmup: int = 20
+    weight_decay: float = 0.0
+
+
+def cosine_with_warmup(warmup: int, steps: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return factor
+
+
+def run_steps(model: nn.Module, loss_of_step: Callable[[int], torch.Tensor], settings: LoopSettings,
+              directory: Path, log: Callable[[str], None] = print, stop_after: int | None = None) -> list[float]:
+    """Train the parameters of `model` that require grad; returns the loss of every step.
+
+    `loss_of_step(i)` builds step i's batch (from seed and i alone) and returns its loss.
+    `stop_after` ends the run early (as a kill would), leaving a checkpoint to resume from.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(settings.warmup, settings.steps))
+    state_file = Path(directory) / "state.pt"
+    start, losses = _resume(state_file, model, optimizer, schedule)
+    if start:
+        log(f"resuming at step {start}/{settings.steps}")
+    model.train()
+    for step in range(start, settings.steps):
+        loss = loss_of_step(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+        done = step + 1
+        if done % settings.log_every == 0 or done == settings.steps:
+            recent = losses[-settings.log_every:]
+            log(f"step {done}/{settings.steps}  loss {sum(recent) / len(recent):.4f}")
+        if done % settings.checkpoint_every == 0 or done == settings.steps or done == stop_after:
+            _save(state_file, model, optimizer, schedule, done, losses)
+        if done == stop_after:
+            break
+    model.eval()
+    return losses
+
+
+def _trainable_state(model: nn.Module) -> dict:
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {n: t for n, t in model.state_dict().items() if n in names}
+
+
+def _save(path: Path, model, optimizer, schedule, step: int, losses: list[float]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"step": step, "model": _trainable_state(model), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "losses": losses}, tmp)
+    os.replace(tmp, path)
+
+
+def _resume(path: Path, model, optimizer, schedule) -> tuple[int, list[float]]:
+    if not path.is_file():
+        return 0, []
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"], strict=False)
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    return state["step"], list(state["losses"])
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The random source of one step: a function of (seed, step) only, so resuming is exact."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+# -- stage A: vision towers on dense scene attributes ---------------------------------------------
+
+class TowerPretraining(nn.Module):
+    """A CLIP vision tower with one linear head per attribute over all its tokens of one layer
+    (the layer the VLM will read, so what the heads learn is what the projector gets)."""
+
+    def __init__(self, vision_config, attribute_classes: dict[str, int], feature_layer: int):
+        super().__init__()
+        from transformers import CLIPVisionModel
+
+        self.tower = CLIPVisionModel(vision_config)
+        self.feature_layer = feature_layer
+        n_tokens = (vision_config.image_size // vision_config.patch_size) ** 2 + 1
+        width = n_tokens * vision_config.hidden_size
+        self.heads = nn.ModuleDict({name: nn.Linear(width, n) for name, n in attribute_classes.items()})
+
+    def features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """[n, 3, S, S] → [n, tokens, C]: what stage B caches."""
+        out = self.tower(pixels, output_hidden_states=True)
+        return out.hidden_states[self.feature_layer]
+
+    def forward(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+        flat = self.features(pixels).flatten(1)
+        return {name: head(flat) for name, head in self.heads.items()}
+
+
+def attribute_loss(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean over attributes of the cross-entropy on the visible ones (target -100: not visible)."""
+    losses = [nn.functional.cross_entropy(logits[name], targets[name], ignore_index=IGNORE)
+              for name in logits if (targets[name] != IGNORE).any()]
+    return torch.stack(losses).mean()
+
+
+def attribute_accuracy(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict[str, float]:
+    accuracy = {}
+    for name, value in logits.items():
+        visible = targets[name] != IGNORE
+        if visible.any():
+            accuracy[name] = (value.argmax(-1)[visible] == targets[name][visible]).float().mean().item()
+    return accuracy
+
+
+# -- stage B: projector + LLM on cached tower features --------------------------------------------
+
+@dataclass
+class Example:
+    """One instruction-tuning example, independent of where it came from."""
+    features: torch.Tensor  # cached tower features: [event frames or video frames, tokens, C]
+    question: str
+    answer: str
+
+
+def answer_ids(tokenizer, answer: str) -> list[int]:
+    """The answer as the model must produce it after `ASSISTANT:`, ending with EOS."""
+    return tokenizer(" " + answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+
+@dataclass
+class Conversation:
+    """Several question/answer turns about one clip, as LLaVA-style instruction data is built:
+    the visual tokens are read once and every answer is supervised."""
+    features: torch.Tensor
+    turns: list[tuple[str, str]]  # (question, answer); the first turn carries the visual tokens
+
+
+def later_turn_ids(tokenizer, question: str) -> list[int]:
+    """A follow-up question after an answer's `</s>`, in the llava_v1 / Vicuna v1 layout."""
+    return tokenizer(f"USER: {question} ASSISTANT:", add_special_tokens=False)["input_ids"]
+
+
+def tuning_batch(model, tokenizer, side: str, examples: list[Example]) -> dict:
+    """Inputs + labels (answer tokens only) of a right-padded batch of one-turn examples."""
+    conversations = [Conversation(e.features, [(e.question, e.answer)]) for e in examples]
+    return conversation_batch(model, tokenizer, side, conversations)
+
+
+def conversation_batch(model, tokenizer, side: str, conversations: list[Conversation]) -> dict:
+    """Inputs + labels (answer tokens only) of a right-padded batch, visual features projected
+    (and pooled, for the draft) inside the graph so the projector trains."""
+    from xsd.models import eventgpt, videollava
+
+    rows, labels, visual = [], [], []
+    for conversation in conversations:
+        features = conversation.features
+        first_question = conversation.turns[0][0]
+        if side == "draft":
+            pooled = eventgpt.project_and_pool(model, features)
+            prompt = eventgpt.draft_input_ids(tokenizer, first_question, pooled.shape[0],
+                                              model.config.image_token_id)
+            visual.append(pooled)
+        else:
+            n_visual = features.shape[0] * features.shape[1]
+            prompt = videollava.target_input_ids(tokenizer, first_question, n_visual, model.config.video_token_id)
+            visual.append(videollava.project_video(model, features))
+        row, label = list(prompt), [IGNORE] * len(prompt)
+        for turn, (question, answer) in enumerate(conversation.turns):
+            if turn:
+                asked = later_turn_ids(tokenizer, question)
+                row += asked
+                label += [IGNORE] * len(asked)
+            said = answer_ids(tokenizer, answer)
+            row += said
+            label += said
+        rows.append(row)
+        labels.append(label)
+    width = max(map(len, rows))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+    label_ids = torch.tensor([lab + [IGNORE] * (width - len(lab)) for lab in labels])
+    encoded = (eventgpt.as_encoder_outputs(visual) if side == "draft"
+               else videollava.as_encoder_outputs(torch.cat(visual)))
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": label_ids, "mm_encoder_outputs": encoded}
+
+
+def freeze_for_tuning(model) -> None:
+    """Stage B trains projector + LLM; the vision tower(s) stay as stage A left them."""
+    for name, param in model.named_parameters():
+        param.requires_grad = "tower" not in name
+
+
+def tuning_loss(model, tokenizer, side: str, examples: list[Example]) -> torch.Tensor:
+    return model(**tuning_batch(model, tokenizer, side, examples)).loss
+
+
+def conversation_loss(model, tokenizer, side: str, conversations: list[Conversation]) -> torch.Tensor:
+    return model(**conversation_batch(model, tokenizer, side, conversations)).loss
+
+
+def sample_batch(n_examples: int, batch: int, seed: int, step: int) -> list[int]:
+    """Indices of step's batch (with replacement across steps, without within a step)."""
+    return torch.randperm(n_examples, generator=step_generator(seed, step))[:batch].tolist()

@@ -1,0 +1,66 @@
+"""Dense per-frame scene attributes: targets for pretraining the vision towers (issue 4, 5a).
+
+`dense_targets(truth, index, modality)` describes what one input frame shows, lane by lane
+(lane 0 nearest) plus two global attributes. Encoding (all numpy, fixed sizes):
+
+  lane_class  int64 [4]   0 = nothing seen in the lane, else 1 + index in scene.CLASSES
+  lane_attr   int64 [4]   rgb: 1 + index in COLOUR_NAMES (0 = colour not visible: night);
+                          event: 1 + index in scene.DIRECTIONS
+  lane_x      float32 [4] horizontal centre, 0..1 of the width (0 where nothing is seen)
+  lane_mask   bool [4]    the lane's agent is seen in this frame (supervise attr and x only here)
+  attr_mask   bool [4]    lane_attr is meaningful (seen and, for rgb, colour visible)
+  lighting    int64       index in scene.LIGHTINGS
+  lighting_mask bool      False for events (they cannot tell)
+  count       int64       agents seen in this frame
+
+What a frame "sees" follows the modality: an event frame (index = slice k of 5, equal-time
+or equal-count slicing) sees an agent that produced at least MIN_EVENTS events in that slice,
+never its colour; an RGB frame (index = one of the 8 sampled frames) sees the agents whose
+contrast clears the camera noise (few at night), their colour by day and dusk, not their
+direction (one frame shows no motion).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from xsd.world.build import MIN_EVENTS
+from xsd.world.scene import CLASSES, COLOURS, DIRECTIONS, LIGHTINGS, N_LANES
+from xsd.world.video import TARGET_FRAMES
+
+COLOUR_NAMES = tuple(COLOURS)
+MODALITIES = ("event", "rgb")
+
+
+def dense_targets(truth: dict, index: int, modality: str, slicing: str = "time") -> dict:
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {MODALITIES}, not {modality!r}")
+    lane_class = np.zeros(N_LANES, np.int64)
+    lane_attr = np.zeros(N_LANES, np.int64)
+    lane_x = np.zeros(N_LANES, np.float32)
+    t0, t1 = truth["t_start_us"], truth["t_end_us"]
+    for agent in truth["agents"]:
+        if modality == "event":
+            seen = agent[f"events_{slicing}"][index] >= MIN_EVENTS
+            attr = 1 + DIRECTIONS.index(agent["direction"])
+            time_s = (t0 + (index + 0.5) * (t1 - t0) / 5) / 1e6
+        else:
+            seen = agent["rgb_visible"]
+            attr = 1 + COLOUR_NAMES.index(agent["colour"]) if truth["lighting"] != "night" else 0
+            time_s = (t0 + index / (TARGET_FRAMES - 1) * (t1 - t0)) / 1e6   # within one video frame
+        if not seen:
+            continue
+        lane = agent["lane"]
+        lane_class[lane] = 1 + CLASSES.index(agent["class"])
+        lane_attr[lane] = attr
+        lane_x[lane] = _x_at(agent, time_s, t0 / 1e6)
+    lane_mask = lane_class > 0
+    return {"lane_class": lane_class, "lane_attr": lane_attr, "lane_x": lane_x, "lane_mask": lane_mask,
+            "attr_mask": lane_mask & (lane_attr > 0),
+            "lighting": np.int64(LIGHTINGS.index(truth["lighting"])),
+            "lighting_mask": np.bool_(modality == "rgb"), "count": np.int64(lane_mask.sum())}
+
+
+def _x_at(agent: dict, time_s: float, clip_start_s: float) -> float:
+    """Centre x (fraction of width) at time_s, from the clip's start and middle positions."""
+    velocity = (agent["x_mid"] - agent["x_start"]) / 0.5
+    return float(np.clip(agent["x_start"] + velocity * (time_s - clip_start_s), 0.0, 1.0))
