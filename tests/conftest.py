@@ -17,3 +17,29 @@ def run_xsd():
             capture_output=True, timeout=timeout, env={**os.environ, **(env or {})},
         )
     return run
+
+
+@pytest.fixture(scope="session")
+def smoke_data(tmp_path_factory):
+    """A smoke world and trained smoke models in a private data root (built once per session).
+
+    Sets XSD_DATA_ROOT for the whole session, so every path of the pipeline lands under it."""
+    from xsd import paths
+    from xsd.config import load_profile
+    from xsd.models.mini_training import train_pair
+    from xsd.world.build import build_world
+
+    root = tmp_path_factory.mktemp("xsd-data")
+    previous = {k: os.environ.get(k) for k in ("XSD_DATA_ROOT", "XSD_MODELS", "XSD_CACHE")}
+    os.environ["XSD_DATA_ROOT"] = str(root)
+    for key in ("XSD_MODELS", "XSD_CACHE"):
+        os.environ.pop(key, None)
+    profile = load_profile("smoke")
+    build_world(profile.world, profile.seed, paths.world_dir("smoke"), progress=False)
+    train_pair(profile, jobs=1, log=lambda *_: None)
+    yield profile
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

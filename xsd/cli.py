@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "xsd.profile_cli", # xsd profile
     "xsd.world.cli",
     "xsd.models.cli",
+    "xsd.pipeline_cli",  # xsd extract, xsd train
 )
 
 DESCRIPTION = """\

@@ -28,6 +28,17 @@ class ProfileError(ValueError):
 
 
 @dataclass(frozen=True)
+class ExtractConfig:
+    """Hidden-state extraction (DESIGN.md §3.1)."""
+    max_new_tokens: int = 50      # N; the study used 50
+    train_samples: int = 0        # a seeded subset of the train split (0: all of it)
+    test_samples: int = 0
+    batch_size: int = 16
+    shard_size: int = 256
+    threads: int = 2
+
+
+@dataclass(frozen=True)
 class AdaptersConfig:
     """Adapter training (DESIGN.md §3.2) and the sizes each adapter is built with."""
     lr: float = 1e-3
@@ -48,6 +59,7 @@ class Profile:
     seed: int
     world: WorldConfig | None = None
     models: ModelsConfig | None = None
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
     adapters: AdaptersConfig = field(default_factory=AdaptersConfig)
     source: str = ""  # the file this profile was read from (filled in by the loader)
 

@@ -79,17 +79,19 @@ class StoreWriter:
             self.flush()
 
     def flush(self) -> None:
-        if not self.pending:
-            return
-        name = f"shard-{len(self.index['shards']):05d}.safetensors"
-        tensors = pack(self.pending)
-        temporary = self.root / (name + ".tmp")
-        save_file(tensors, str(temporary), metadata={"ids": json.dumps([r.id for r in self.pending])})
-        os.replace(temporary, self.root / name)
-        self.index["shards"].append({"file": name, "ids": [r.id for r in self.pending],
-                                     "bytes": (self.root / name).stat().st_size})
-        atomic_write_text(self.root / INDEX, json.dumps(self.index, indent=1))
+        if self.pending:
+            self.write_shard(self.pending)
         self.pending = []
+
+    def write_shard(self, records: list[Record]) -> None:
+        """Write `records` as the next shard (atomically), then the index."""
+        name = f"shard-{len(self.index['shards']):05d}.safetensors"
+        ids = [r.id for r in records]
+        temporary = self.root / (name + ".tmp")
+        save_file(pack(records), str(temporary), metadata={"ids": json.dumps(ids)})
+        os.replace(temporary, self.root / name)
+        self.index["shards"].append({"file": name, "ids": ids, "bytes": (self.root / name).stat().st_size})
+        atomic_write_text(self.root / INDEX, json.dumps(self.index, indent=1))
 
 
 def pack(records: list[Record]) -> dict[str, torch.Tensor]:
@@ -151,6 +153,39 @@ class HiddenStateStore:
     def records(self):
         for k in range(self.n_shards):
             yield from self.shard(k)
+
+
+class ShardView:
+    """Some of a store's shards, read like a store (e.g. a validation hold-out)."""
+
+    def __init__(self, store: HiddenStateStore, shards: list[int]):
+        self.store, self.shards = store, list(shards)
+
+    @property
+    def meta(self) -> dict:
+        return self.store.meta
+
+    @property
+    def n_shards(self) -> int:
+        return len(self.shards)
+
+    def __len__(self) -> int:
+        return sum(len(self.store.index["shards"][k]["ids"]) for k in self.shards)
+
+    def shard(self, k: int) -> list[Record]:
+        return self.store.shard(self.shards[k])
+
+    def records(self):
+        for k in range(self.n_shards):
+            yield from self.shard(k)
+
+
+def hold_out(store: HiddenStateStore, shards: int = 1) -> tuple[ShardView, ShardView]:
+    """(training view, validation view): the last `shards` shards are held out."""
+    if store.n_shards <= shards:
+        raise StoreError(f"{store.root} has {store.n_shards} shard(s): too few to hold {shards} out for validation")
+    every = list(range(store.n_shards))
+    return ShardView(store, every[:-shards]), ShardView(store, every[-shards:])
 
 
 @dataclass

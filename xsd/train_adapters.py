@@ -226,3 +226,38 @@ def load_adapter(folder: Path, name: str | None = None, hidden_size: int | None 
 
 __all__ = ["train_adapter", "load_adapter", "adapter_loss", "predict", "masked_loss", "evaluate_loss",
            "CheckpointError", "TrainResult", "NEXT_STATE"]
+
+
+# -- adapters of a profile ------------------------------------------------------------------------
+
+def adapter_dir(profile, name: str) -> Path:
+    """Where adapter `name` trained on a profile's store lives (keyed by store and settings)."""
+    from xsd import paths
+    from xsd.config import fingerprint
+    from xsd.extract import store_dir
+
+    key = fingerprint({"store": str(store_dir(profile, "train")), "adapters": profile.adapters, "name": name})
+    return paths.models_dir() / profile.name / "adapters" / key / name
+
+
+def train_profile_adapter(profile, name: str, progress: bool = True) -> TrainResult:
+    """Train adapter `name` on the profile's train store; its last shard is held out for early
+    stopping, so the test split stays untouched for reporting."""
+    from xsd.extract import open_store
+    from xsd.store import hold_out
+
+    train, val = hold_out(open_store(profile, "train"))
+    result = train_adapter(name, train, val, profile.adapters, adapter_dir(profile, name), seed=profile.seed,
+                           progress=progress)
+    atomic_write_text(adapter_dir(profile, name) / "result.json", json.dumps(asdict(result), indent=1))
+    return result
+
+
+def trained_adapter(profile, name: str):
+    """(adapter, config, result) of a trained adapter of the profile; a clear error when absent."""
+    folder = adapter_dir(profile, name)
+    if not (folder / "result.json").is_file():
+        raise CheckpointError(f"adapter {name} is not trained for profile {profile.name} ({folder}); "
+                              f"run `xsd train {name} --profile {profile.name}`")
+    adapter, config = load_adapter(folder, name=name)
+    return adapter, config, json.loads((folder / "result.json").read_text())

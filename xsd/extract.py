@@ -1,0 +1,180 @@
+"""Hidden-state extraction (DESIGN.md §3.1): both models answer every sample greedily, with states.
+
+For each (clip, question) sample the draft reads its event frame(s) and the target its 8 video
+frames; each generates up to N new tokens. The store keeps both token sequences and the last
+decoder layer's states after the final norm (float16), aligned so that `lm_head(h[t]).argmax()
+== tok[t]`. Samples are processed in fixed chunks of `shard_size` (one chunk → one shard), in
+batches that never straddle a chunk, so a killed run restarted with the same arguments redoes at
+most the chunk in progress and ends with the same store as an uninterrupted one. A sample whose
+inputs cannot be read is recorded in `manifest.json` with the reason, never skipped silently.
+The target's LM head is saved beside the store for the offline token metrics.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from xsd import paths
+from xsd.config import Profile, fingerprint, load_profile
+from xsd.store import HiddenStateStore, Record, StoreWriter, atomic_write_text
+
+MANIFEST = "manifest.json"
+REPORT = "report.json"
+LM_HEAD = "lm_head_vl.safetensors"
+
+
+def store_dir(profile: Profile, split: str) -> Path:
+    """Where the store of a profile's split lives, keyed by everything that shapes its content."""
+    from xsd.models.mini_training import checkpoint_dir
+
+    models = checkpoint_dir(profile).name if profile.models.trained_here else fingerprint(profile.models)
+    key = fingerprint({"extract": profile.extract, "models": models, "world": profile.world, "seed": profile.seed})
+    return paths.cache_dir() / "hidden_states" / profile.name / key / split
+
+
+def open_store(profile: str | Profile, split: str) -> HiddenStateStore:
+    profile = load_profile(profile) if isinstance(profile, str) else profile
+    return HiddenStateStore(store_dir(profile, split))
+
+
+def chosen_samples(dataset, limit: int, seed: int) -> list:
+    """A seeded subset of the split (all of it when limit ≤ 0), in dataset order."""
+    if limit <= 0 or limit >= len(dataset):
+        return list(dataset.samples)
+    keep = np.sort(np.random.default_rng(seed).permutation(len(dataset))[:limit])
+    return [dataset[int(i)] for i in keep]
+
+
+# -- batched generation ---------------------------------------------------------------------------
+
+def batch_inputs(pair, side: str, items: list[dict]) -> tuple[dict, int]:
+    """Left-pad single-sample inputs into one batch; returns the batch and the pad id."""
+    tokenizer = pair.tokenizer(side)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    length = max(x["input_ids"].shape[1] for x in items)
+    ids = torch.full((len(items), length), pad, dtype=torch.long)
+    mask = torch.zeros(len(items), length, dtype=torch.long)
+    for i, x in enumerate(items):
+        n = x["input_ids"].shape[1]
+        ids[i, length - n:], mask[i, length - n:] = x["input_ids"][0], 1
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if side == "target":
+        batch["pixel_values_videos"] = torch.cat([x["pixel_values_videos"] for x in items])
+    else:
+        from xsd.models.eventgpt import as_encoder_outputs
+
+        pooled = [p for x in items for p in x["mm_encoder_outputs"]["image"].pooler_output]
+        batch["mm_encoder_outputs"] = as_encoder_outputs(pooled)
+    return batch, pad
+
+
+@torch.no_grad()
+def generate_batch(pair, side: str, items: list[dict], max_new_tokens: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(tokens [T], states [T, H]) per sample; each sequence ends at its first EOS."""
+    model, eos = pair.model(side), pair.tokenizer(side).eos_token_id
+    batch, pad = batch_inputs(pair, side, items)
+    out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
+                         output_hidden_states=True, return_dict_in_generate=True)
+    tokens = out.sequences[:, batch["input_ids"].shape[1]:]
+    states = torch.stack([step[-1][:, -1] for step in out.hidden_states], dim=1)  # [B, T, H]
+    results = []
+    for row, row_states in zip(tokens.tolist(), states):
+        length = row.index(eos) + 1 if eos in row else len(row)
+        results.append((torch.tensor(row[:length]), row_states[:length]))
+    return results
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+def extract(profile: str | Profile, split: str, progress: bool = True, stop_after_chunks: int | None = None) -> dict:
+    """Extract (or resume extracting) the store of a split; returns the run's report."""
+    from tqdm import tqdm
+
+    from xsd.models.mini_training import trained_pair, world_root
+    from xsd.world.dataset import WorldDataset
+
+    profile = load_profile(profile) if isinstance(profile, str) else profile
+    settings = profile.extract
+    torch.set_num_threads(settings.threads)
+    pair = trained_pair(profile)
+    dataset = WorldDataset(world_root(profile), split, event_frames=profile.models.event_frames)
+    limit = settings.train_samples if split == "train" else settings.test_samples
+    samples = chosen_samples(dataset, limit, profile.seed)
+    root = store_dir(profile, split)
+    hidden = pair.target.config.text_config.hidden_size
+    meta = {"profile": profile.name, "split": split, "hidden_size": hidden,
+            "max_new_tokens": settings.max_new_tokens, "n_samples": len(samples)}
+    writer = StoreWriter(root, meta, shard_size=settings.shard_size)
+    manifest = _read_manifest(root)
+    save_file({"weight": pair.target.get_output_embeddings().weight.detach().contiguous()}, str(root / LM_HEAD))
+    chunks = [samples[i:i + settings.shard_size] for i in range(0, len(samples), settings.shard_size)]
+    done = writer.stored_ids | set(manifest)
+    todo = [chunk for chunk in chunks if not {s.id for s in chunk} <= done]
+    start, processed = time.perf_counter(), 0
+    bar = tqdm(total=len(samples), initial=len(samples) - sum(map(len, todo)), desc=f"extract {split}",
+               unit="sample", disable=not progress)
+    for k, chunk in enumerate(todo):
+        if stop_after_chunks is not None and k == stop_after_chunks:
+            break
+        records = []
+        for i in range(0, len(chunk), settings.batch_size):
+            batch = chunk[i:i + settings.batch_size]
+            records += _extract_batch(pair, dataset, batch, settings.max_new_tokens, manifest)
+            bar.update(len(batch))
+            processed += len(batch)
+        if records:
+            writer.write_shard(records)
+        atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1))
+    bar.close()
+    seconds = time.perf_counter() - start
+    store = HiddenStateStore(root)
+    report = {
+        "profile": profile.name, "split": split, "samples": len(store), "failed": len(manifest),
+        "bytes_per_sample": store.bytes / max(len(store), 1), "total_bytes": store.bytes,
+        "samples_per_s_this_run": processed / seconds if processed else None,
+        "threads": settings.threads, "batch_size": settings.batch_size, "settings": asdict(settings),
+        "store": str(root),
+    }
+    if stop_after_chunks is None:
+        atomic_write_text(root / REPORT, json.dumps(report, indent=1))
+    return report
+
+
+def _extract_batch(pair, dataset, batch: list, max_new_tokens: int, manifest: dict) -> list[Record]:
+    from xsd.world.layout import DataError
+
+    readable, inputs = [], {"draft": [], "target": []}
+    for sample in batch:
+        try:
+            draft = pair.sample_inputs("draft", dataset, sample)
+            target = pair.sample_inputs("target", dataset, sample)
+        except (DataError, OSError, ValueError) as error:
+            manifest[sample.id] = f"{type(error).__name__}: {error}"
+            continue
+        readable.append(sample)
+        inputs["draft"].append(draft)
+        inputs["target"].append(target)
+    if not readable:
+        return []
+    drafts = generate_batch(pair, "draft", inputs["draft"], max_new_tokens)
+    targets = generate_batch(pair, "target", inputs["target"], max_new_tokens)
+    return [Record(s.id, h_e.half(), h_v.half(), t_e, t_v)
+            for s, (t_e, h_e), (t_v, h_v) in zip(readable, drafts, targets)]
+
+
+def _read_manifest(root: Path) -> dict:
+    path = root / MANIFEST
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def load_lm_head(profile: str | Profile, split: str = "test") -> torch.Tensor:
+    from safetensors.torch import load_file
+
+    profile = load_profile(profile) if isinstance(profile, str) else profile
+    return load_file(str(store_dir(profile, split) / LM_HEAD))["weight"]
