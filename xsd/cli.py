@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "xsd.book",        # xsd book
     "xsd.profile_cli", # xsd profile
     "xsd.world.cli",
+    "xsd.decode.cli",  # xsd decode, xsd bench (decode + stages)
     "xsd.models.cli",
     "xsd.pipeline_cli",  # xsd extract, xsd train
 )

@@ -1,9 +1,25 @@
-"""The live decoder: one verification loop shared by every drafting strategy (DESIGN.md §3.5)."""
-from xsd.decode.drafters import EgptFeed, HeadDrafter, PrefillCandidates, TwoPhaseDrafter
-from xsd.decode.loop import DecodeResult, DecodeStats, Proposal, speculative_generate, verify
-from xsd.decode.target import Target
+"""The live decoder: one verification loop shared by every drafting strategy (DESIGN.md §3.5).
 
-__all__ = [
-    "DecodeResult", "DecodeStats", "EgptFeed", "HeadDrafter", "PrefillCandidates", "Proposal", "Target",
-    "TwoPhaseDrafter", "speculative_generate", "verify",
-]
+    loop.py          the verification loop (greedy: exact; sampling: rejection sampling)
+    target.py        the target model as the loop drives it (prefill, forward, crop)
+    drafters.py      head drafting (B1, L5F), phase-1 candidates, prompt lookup
+    draft_worker.py  the draft VLM in its own process, publishing its states
+    methods.py       the methods of the live study on a profile's models
+    bench.py         the wall-clock benchmark
+"""
+_EXPORTS = {
+    "DecodeResult": "loop", "DecodeStats": "loop", "Proposal": "loop", "speculative_generate": "loop",
+    "verify": "loop", "Target": "target", "EgptFeed": "drafters", "HeadDrafter": "drafters",
+    "PrefillCandidates": "drafters", "PromptLookupDrafter": "drafters", "TwoPhaseDrafter": "drafters",
+}
+
+
+def __getattr__(name):  # imported on first use, so `xsd --help` never loads torch
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"xsd.decode.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'xsd.decode' has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

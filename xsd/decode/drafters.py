@@ -145,3 +145,50 @@ class TwoPhaseDrafter:
 
     def accepted(self, tokens: list[int], states: torch.Tensor) -> None:
         self.head.accepted(tokens, states)
+
+
+class PromptLookupDrafter:
+    """Prompt-lookup decoding: the tokens that followed the latest n-gram's first earlier
+    occurrence in the prompt or the answer so far (the algorithm of transformers'
+    PromptLookupCandidateGenerator, run in this loop: transformers' own path re-sends the video
+    pixels on verification and fails for Video-LLaVA)."""
+
+    def __init__(self, prompt_ids: list[int], gamma: int, max_ngram: int = 2):
+        self.sequence, self.gamma, self.max_ngram = list(prompt_ids), gamma, max_ngram
+
+    def first_proposal(self) -> Proposal | None:
+        return None
+
+    def start(self, first_token: int, first_state: torch.Tensor) -> None:
+        self.sequence.append(first_token)
+
+    def propose(self, max_tokens: int) -> Proposal:
+        count = min(self.gamma, max_tokens)
+        sequence = torch.tensor(self.sequence)
+        for size in range(min(self.max_ngram, len(self.sequence) - 1), 0, -1):
+            windows = sequence.unfold(0, size, 1)[:-1]  # every earlier n-gram, not the last one itself
+            hits = (windows == sequence[-size:]).all(dim=1).nonzero().flatten().tolist()
+            for hit in hits:
+                follow = self.sequence[hit + size:hit + size + count]
+                if follow:
+                    return Proposal(follow)
+        return Proposal([])
+
+    def accepted(self, tokens: list[int], states: torch.Tensor) -> None:
+        self.sequence.extend(tokens)
+
+
+class NoDrafts:
+    """Proposes nothing: the loop then decodes autoregressively, one target forward per token."""
+
+    def first_proposal(self) -> Proposal | None:
+        return None
+
+    def start(self, first_token: int, first_state: torch.Tensor) -> None:
+        pass
+
+    def propose(self, max_tokens: int) -> Proposal:
+        return Proposal([])
+
+    def accepted(self, tokens: list[int], states: torch.Tensor) -> None:
+        pass

@@ -71,7 +71,7 @@ class DecodeStats:
             "prefill_s": self.prefill_s, "draft_s": self.draft_s, "verify_s": self.verify_s,
             "other_s": self.other_s, "total_s": self.total_s, "free_tokens": self.free_tokens,
             "target_forwards": self.target_forwards, "tau": self.tau, "accepted_per_round": self.rounds,
-            "proposed_per_round": self.proposed,
+            "proposed_per_round": self.proposed, "emitted_per_round": self.emitted,
         }
 
 

@@ -1,0 +1,122 @@
+"""The decoder on the real model classes: Video-LLaVA as target, the draft VLM in its own process."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from xsd.adapters import create_adapter
+from xsd.config import load_profile
+from xsd.decode import EgptFeed, HeadDrafter, Target, TwoPhaseDrafter, speculative_generate
+from xsd.decode.drafters import PrefillCandidates, PromptLookupDrafter, _Fixed
+from xsd.models.pair import new_pair
+
+CORPUS = ["How many cars are there? There are two cars.", "Which way does the bus go? It goes left.",
+          "Is it night? Yes, it is dark."] * 30
+QUESTIONS = ["How many cars are there?", "Which way does the bus go?", "Is it night?"]
+
+
+@pytest.fixture(scope="module")
+def random_pair():
+    """Untrained smoke-size models: answers run to max_new_tokens, which is what these tests need."""
+    pair = new_pair(load_profile("smoke").models, CORPUS, seed=0)
+    with torch.no_grad():
+        pair.target.lm_head.weight.mul_(30)  # sharp logits: no near-ties between argmax candidates
+    return pair
+
+
+def _video(seed):
+    return np.random.default_rng(seed).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+
+
+def _reference(pair, inputs, n):
+    out = pair.target.generate(**inputs, max_new_tokens=n, do_sample=False,
+                               pad_token_id=pair.target_tokenizer.pad_token_id, eos_token_id=None)
+    return out[0, inputs["input_ids"].shape[1]:].tolist()
+
+
+@pytest.mark.parametrize("gamma", [1, 4])
+def test_video_llava_greedy_equals_generate_for_every_drafter(random_pair, gamma):
+    target = Target(random_pair.target)
+    hidden = random_pair.target.config.text_config.hidden_size
+    torch.manual_seed(0)
+    b1 = create_adapter("B1", hidden, heads=2)
+    l5f = create_adapter("L5F", hidden, heads=2)
+    for seed, question in enumerate(QUESTIONS):
+        inputs = random_pair.inputs("target", _video(seed), question)
+        reference = _reference(random_pair, inputs, 14)
+        assert len(reference) == 14
+        feed = EgptFeed.complete(torch.randn(20, hidden))
+        candidates = PrefillCandidates(torch.tensor(reference[:3] + [0, 0]), _Fixed(5))
+        drafters = [
+            HeadDrafter(b1, target.lm_head.weight, gamma),
+            HeadDrafter(l5f, target.lm_head.weight, gamma, feed=feed),
+            TwoPhaseDrafter(candidates, HeadDrafter(l5f, target.lm_head.weight, gamma, feed=feed)),
+            PromptLookupDrafter(inputs["input_ids"][0].tolist(), gamma),
+        ]
+        for drafter in drafters:
+            result = speculative_generate(target, inputs, drafter, 14)
+            assert result.tokens == reference, type(drafter).__name__
+        assert result.stats.target_forwards >= 1
+
+
+def test_the_two_phase_drafter_gets_its_free_tokens(random_pair):
+    target = Target(random_pair.target)
+    inputs = random_pair.inputs("target", _video(9), QUESTIONS[0])
+    reference = _reference(random_pair, inputs, 10)
+    hidden = random_pair.target.config.text_config.hidden_size
+    head = HeadDrafter(create_adapter("B1", hidden, heads=2), target.lm_head.weight, 3)
+    candidates = PrefillCandidates(torch.tensor(reference[:6]), _Fixed(6))
+    result = speculative_generate(target, inputs, TwoPhaseDrafter(candidates, head), 10)
+    assert result.tokens == reference
+    assert result.stats.free_tokens == 5 and result.stats.emitted[0] == 6
+
+
+@pytest.mark.slow
+def test_every_method_matches_ar_on_the_smoke_profile(smoke_data):
+    from xsd.decode.methods import METHODS, Decoder
+    from xsd.pipeline import ensure_world
+    from xsd.world.dataset import WorldDataset
+
+    dataset = WorldDataset(ensure_world(smoke_data), "test")
+    decoder = Decoder.load(smoke_data)
+    try:
+        for sample in dataset.samples[:4]:
+            frames = dataset.event_frames(sample), dataset.video_frames(sample)
+            results = {m: decoder.run(m, *frames, sample.question, 12) for m in METHODS}
+            for method, result in results.items():
+                assert result["tokens"] == results["ar"]["tokens"], method
+            assert results["two-phase"]["stats"]["prefill_adapter"] in ("L1", "L2", "L3", "L4")
+    finally:
+        decoder.close()
+
+
+@pytest.mark.slow
+def test_decode_command_prints_one_json_object(smoke_data, run_xsd):
+    import os
+
+    result = run_xsd("decode", "--profile", "smoke", "--sample", "0", "--method", "two-phase", "--json",
+                     env={"XSD_DATA_ROOT": os.environ["XSD_DATA_ROOT"]})
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("tokens", "text", "wall_s", "stats", "sample", "threads"):
+        assert key in output
+    for key in ("prefill_s", "draft_s", "verify_s", "free_tokens", "accepted_per_round", "tau"):
+        assert key in output["stats"]
+    bad = run_xsd("decode", "--profile", "smoke", "--sample", "no/such/id", "--method", "ar",
+                  env={"XSD_DATA_ROOT": os.environ["XSD_DATA_ROOT"]})
+    assert bad.returncode == 2 and "no test sample" in bad.stderr
+
+
+@pytest.mark.slow
+def test_bench_decode_reports_every_method(smoke_data):
+    from xsd.decode.bench import bench_decode
+
+    result = bench_decode(smoke_data, n=2, gammas=(2,), progress=False)
+    assert set(result["methods"]) == {"ar", "ar-loop", "prompt-lookup@2", "b1@2", "l5f@2", "two-phase@2"}
+    for entry in result["methods"].values():
+        assert entry["exact_match_rate"] == 1.0 and entry["n_samples"] == 2 and entry["wall_s"] > 0
+        for key in ("speedup_vs_ar", "tokens"):
+            assert key in entry
+    assert "tau" in result["methods"]["b1@2"] and "phases_s" in result["methods"]["l5f@2"]
+    assert set(result["costs"]["verify_s"]) == {1, 2, 3}

@@ -1,0 +1,170 @@
+"""The live wall-clock benchmark: every method on the same test samples, in one run.
+
+Warm-up first (every method once, unrecorded), then the samples in turn with the method order
+rotated per sample, so slow drifts of the machine fall on all methods alike. Speedups are ratios
+of times measured in this one run. Per-call costs (a target decode step, a verify forward over
+k tokens, a head step) are measured in the same run to compute each method's ceiling
+
+    S = τ · t_decode / (t_verify(γ + 1) + γ · t_head)
+
+the decode-phase speedup a drafter with that τ could reach if nothing but these calls cost time.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from xsd import metrics
+from xsd.config import Profile, load_profile
+from xsd.decode.methods import Decoder
+
+BASELINES = ("ar", "ar-loop")
+DRAFTING = ("prompt-lookup", "b1", "l5f", "two-phase")
+
+
+def variants(gammas) -> list[tuple[str, int | None]]:
+    return [(m, None) for m in BASELINES] + [(m, g) for g in gammas for m in DRAFTING]
+
+
+def label(method: str, gamma: int | None) -> str:
+    return method if gamma is None else f"{method}@{gamma}"
+
+
+def bench_decode(profile: str | Profile, n: int = 8, gammas=(2, 3, 4), policy: str = "wait",
+                 max_new_tokens: int | None = None, seed: int = 0, progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    from xsd.extract import chosen_samples
+    from xsd.pipeline import ensure_world
+    from xsd.world.dataset import WorldDataset
+
+    profile = load_profile(profile) if isinstance(profile, str) else profile
+    max_new_tokens = max_new_tokens or profile.extract.max_new_tokens
+    decoder = Decoder.load(profile, gamma=gammas[0], policy=policy)
+    try:
+        dataset = WorldDataset(ensure_world(profile), "test", event_frames=profile.models.event_frames)
+        samples = chosen_samples(dataset, n, seed + 1)
+        inputs = [(s.id, dataset.event_frames(s), dataset.video_frames(s), s.question) for s in samples]
+        plan = variants(gammas)
+        for method, gamma in plan:  # warm-up
+            _run(decoder, method, gamma, inputs[0], max_new_tokens)
+        runs = []
+        for i, sample in enumerate(tqdm(inputs, desc="bench decode", unit="sample", disable=not progress)):
+            for method, gamma in plan[i % len(plan):] + plan[:i % len(plan)]:
+                runs.append(_run(decoder, method, gamma, sample, max_new_tokens))
+        costs = per_call_costs(decoder, inputs[0], max(gammas) + 1)
+    finally:
+        decoder.close()
+    return {
+        "profile": profile.name, "n_samples": len(inputs), "gammas": list(gammas), "policy": policy,
+        "max_new_tokens": max_new_tokens, "seed": seed, "threads": decoder.threads,
+        "prefill_adapter": decoder.prefill_adapter, "costs": costs,
+        "methods": summarise(runs, costs), "runs": runs,
+    }
+
+
+def _run(decoder: Decoder, method: str, gamma: int | None, sample, max_new_tokens: int) -> dict:
+    sample_id, event_frames, video_frames, question = sample
+    if gamma is not None:
+        decoder.gamma = gamma
+    result = decoder.run(method, event_frames, video_frames, question, max_new_tokens)
+    return {**result, "sample": sample_id, "label": label(method, gamma), "gamma": gamma}
+
+
+# -- per-call costs -------------------------------------------------------------------------------
+
+def _median_s(call, repeats: int = 15) -> float:
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@torch.no_grad()
+def per_call_costs(decoder: Decoder, sample, max_k: int) -> dict:
+    """Median seconds of one target decode step, a verify forward over k tokens (k = 1..max_k),
+    a head step of B1 and of L5F, and the target's prefill, on the sample's real context."""
+    from xsd.adapters import KVCache
+
+    _, _, video_frames, question = sample
+    target = decoder.target
+    inputs = decoder.pair.inputs("target", video_frames, question)
+    prefill_s = _median_s(lambda: target.prefill(inputs), repeats=5)
+    _, state, cache = target.prefill(inputs)
+    length = cache.get_seq_length()
+
+    def forward(k):
+        target.forward([5] * k, cache)
+        target.crop(cache, length)
+
+    verify = {k: _median_s(lambda k=k: forward(k)) for k in range(1, max_k + 1)}
+    heads = {}
+    hidden = state[None, None]
+    for name, head in decoder.heads.items():
+        args = (hidden,) if head.streams == ("vl",) else (hidden,) * len(head.streams)
+
+        def step(head=head, args=args):
+            cache_ = KVCache()
+            head(*args, cache=cache_)
+            logits = decoder.lm_head @ head(*args, cache=cache_)[0][0, -1]
+            return logits.argmax()
+
+        heads[name] = _median_s(step) / 2  # two head calls (and one LM-head product) per timing
+    return {"prefill_s": prefill_s, "decode_s": verify[1], "verify_s": verify, "head_step_s": heads}
+
+
+# -- summaries ------------------------------------------------------------------------------------
+
+def summarise(runs: list[dict], costs: dict) -> dict:
+    reference = {r["sample"]: r for r in runs if r["label"] == "ar"}
+    ar_wall = sum(r["wall_s"] for r in reference.values())
+    summary = {}
+    for name in dict.fromkeys(r["label"] for r in runs):
+        own = [r for r in runs if r["label"] == name]
+        wall = sum(r["wall_s"] for r in own)
+        per_sample = [reference[r["sample"]]["wall_s"] / r["wall_s"] for r in own]
+        entry = {
+            "wall_s": wall, "tokens": sum(len(r["tokens"]) for r in own), "n_samples": len(own),
+            "speedup_vs_ar": ar_wall / wall,
+            "speedup_per_sample": {"mean": statistics.mean(per_sample), "min": min(per_sample),
+                                   "max": max(per_sample),
+                                   "stdev": statistics.stdev(per_sample) if len(per_sample) > 1 else 0.0},
+            "exact_match_rate": sum(r["tokens"] == reference[r["sample"]]["tokens"] for r in own) / len(own),
+            "gamma": own[0]["gamma"],
+        }
+        if own[0]["stats"]:
+            entry.update(drafting_summary(own, costs, ar_wall))
+        summary[name] = entry
+    return summary
+
+
+def drafting_summary(own: list[dict], costs: dict, ar_wall: float) -> dict:
+    stats = [r["stats"] for r in own]
+    emitted = sum(sum(s["emitted_per_round"]) for s in stats)
+    forwards = sum(s["target_forwards"] for s in stats)
+    gamma = own[0]["gamma"]
+    full_rounds = torch.tensor([a for s in stats for a, p in zip(s["accepted_per_round"], s["proposed_per_round"])
+                                if p == gamma and gamma], dtype=torch.long)
+    phases = {k: sum(s[k] for s in stats) for k in ("prefill_s", "draft_s", "verify_s", "other_s", "total_s")}
+    tau = emitted / max(forwards, 1)
+    head = "L5F" if own[0]["method"] in ("l5f", "two-phase") else "B1"
+    head_s = costs["head_step_s"].get(head, 0.0) if own[0]["method"] != "prompt-lookup" else 0.0
+    ceiling = tau * costs["decode_s"] / (costs["verify_s"][gamma + 1] + gamma * head_s) if gamma else None
+    ar_decode = ar_wall - len(own) * costs["prefill_s"]
+    decode_speedup = ar_decode / max(phases["total_s"] - phases["prefill_s"], 1e-9)
+    return {
+        "tau": tau, "tau_note": "tokens per verifying target forward, the target's own token included",
+        "per_position_acceptance": (metrics.per_position_acceptance(full_rounds, gamma).tolist()
+                                    if len(full_rounds) else []),
+        "free_tokens_mean": statistics.mean(s["free_tokens"] for s in stats),
+        "phases_s": phases, "outside_forward_fraction": phases["other_s"] / max(phases["total_s"], 1e-9),
+        "ceiling": ceiling, "decode_speedup": decode_speedup,
+        "fraction_of_ceiling": decode_speedup / ceiling if ceiling else None,
+        "egpt_wait_s": sum(s.get("egpt_wait_s", 0.0) for s in stats),
+        "egpt_missing": sum(s.get("egpt_missing", 0) for s in stats),
+    }

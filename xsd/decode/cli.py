@@ -1,0 +1,106 @@
+"""`xsd decode` (one sample, one method) and `xsd bench decode` (every method, many samples)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from xsd.decode.names import METHODS, PREFILL_ADAPTERS
+
+
+def add_commands(subparsers) -> None:
+    from xsd.cli import add_profile_argument
+
+    decode = subparsers.add_parser(
+        "decode", help="decode one test sample with one method and print the result as JSON",
+        description="Run one decoding method on one sample of the profile's test split and print one "
+        "JSON object: the generated target-vocabulary token ids, the text, the wall time and the "
+        "decoder's statistics (time per phase, free tokens from phase 1, drafts accepted per round, "
+        "τ = tokens per verifying target forward including the target's own token).",
+    )
+    add_profile_argument(decode)
+    decode.add_argument("--sample", required=True, help="sample id (e.g. seq0003/000001/q4) or index in the test split")
+    decode.add_argument("--method", required=True, choices=METHODS)
+    decode.add_argument("--max-new-tokens", type=int, help="default: the profile's extraction length")
+    decode.add_argument("--temperature", type=float, default=0.0, help="0 (default) is greedy")
+    decode.add_argument("--seed", type=int, default=0)
+    decode.add_argument("--gamma", type=int, default=3, help="draft tokens per round (default 3)")
+    decode.add_argument("--prefill-adapter", choices=PREFILL_ADAPTERS,
+                        help="two-phase: phase-1 adapter (default: the one with most free tokens offline)")
+    decode.add_argument("--policy", choices=("wait", "degrade"), default="wait",
+                        help="when L5F needs an event state the draft has not produced yet: wait for it "
+                        "(default) or use a zero state")
+    decode.add_argument("--json", action="store_true", help="print JSON (the only output format; kept for scripts)")
+    decode.set_defaults(handler=_decode)
+
+    if "bench" not in subparsers.choices:
+        from xsd.models.cli import add_bench_commands
+
+        bench = subparsers.add_parser("bench", help="benchmarks (every timing states its thread settings)")
+        group = bench.add_subparsers(title="bench commands", metavar="COMMAND")
+        add_bench_commands(group)
+        add_bench_decode(group)
+
+
+def add_bench_decode(group) -> None:
+    from xsd.cli import add_profile_argument
+
+    bench = group.add_parser(
+        "decode", help="every decoding method on the same test samples, one run",
+        description="Warm-up, then every method (ar, ar-loop, prompt-lookup, b1, l5f, two-phase at "
+        "each γ) on the same N test samples with the order rotated per sample. Writes per method: "
+        "wall_s, tokens, speedup_vs_ar, tau, exact_match_rate, n_samples, per-phase times, "
+        "per-position acceptance and the ceiling τ·t_decode/(t_verify(γ+1)+γ·t_head).",
+    )
+    add_profile_argument(bench)
+    bench.add_argument("--n", type=int, default=8, help="test samples (default 8)")
+    bench.add_argument("--gammas", type=int, nargs="+", default=[2, 3, 4], help="γ values to sweep")
+    bench.add_argument("--policy", choices=("wait", "degrade"), default="wait")
+    bench.add_argument("--max-new-tokens", type=int)
+    bench.add_argument("--json", type=Path, required=True, help="where to write the results")
+    bench.set_defaults(handler=_bench)
+
+
+def _decode(args) -> int:
+    from xsd.config import load_profile
+    from xsd.decode.methods import Decoder
+    from xsd.pipeline import ensure_world
+    from xsd.world.dataset import WorldDataset
+
+    profile = load_profile(args.profile)
+    dataset = WorldDataset(ensure_world(profile), "test", event_frames=profile.models.event_frames)
+    sample = _find(dataset, args.sample)
+    if sample is None:
+        print(f"xsd decode: no test sample {args.sample!r} (give an id such as {dataset[0].id} or an index "
+              f"below {len(dataset)})", file=sys.stderr)
+        return 2
+    decoder = Decoder.load(profile, methods=(args.method,), gamma=args.gamma, policy=args.policy,
+                           prefill_adapter=args.prefill_adapter)
+    try:
+        result = decoder.run(args.method, dataset.event_frames(sample), dataset.video_frames(sample),
+                             sample.question, args.max_new_tokens or profile.extract.max_new_tokens,
+                             args.temperature, args.seed)
+    finally:
+        decoder.close()
+    print(json.dumps({"sample": sample.id, "question": sample.question, **result, "threads": decoder.threads}))
+    return 0
+
+
+def _find(dataset, key: str):
+    if key.isdigit():
+        return dataset[int(key)] if int(key) < len(dataset) else None
+    return next((s for s in dataset.samples if s.id == key), None)
+
+
+def _bench(args) -> int:
+    from xsd.decode.bench import bench_decode
+
+    result = bench_decode(args.profile, n=args.n, gammas=tuple(args.gammas), policy=args.policy,
+                          max_new_tokens=args.max_new_tokens)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1))
+    for name, entry in result["methods"].items():
+        extra = f", τ {entry['tau']:.2f}" if "tau" in entry else ""
+        print(f"{name:>16}: {entry['speedup_vs_ar']:.2f}× vs ar, exact match {entry['exact_match_rate']:.0%}{extra}")
+    print(f"results: {args.json}")
+    return 0

@@ -1,0 +1,146 @@
+"""The draft VLM in its own process, publishing its hidden states as it generates.
+
+On a CPU two models decoding in two Python threads slow each other through the GIL, while two
+processes with one intra-op thread each run side by side (DESIGN.md §3.5), so the draft runs in
+a process of its own. For every job (one sample's event frames and question) it encodes the
+frames, prefills, and decodes greedily; after each token t it writes into shared memory
+
+    states[t]      h_egpt[t], the draft's last-layer state whose argmax is its token t
+    candidates[t]  phase 1's candidate for the target's token t: argmax of the target's LM head
+                   over the per-position adapter's image of h_egpt[t] (when an adapter is given)
+
+and only then raises `ready` to t + 1, so a reader never sees a half-written row. The main
+process reads these through `EgptFeed` (for L5F) and `PrefillCandidates` (for phase 1).
+"""
+from __future__ import annotations
+
+import torch
+import torch.multiprocessing as mp
+
+from xsd.decode.drafters import EgptFeed, PrefillCandidates
+
+LOADED, DONE = "loaded", "done"
+
+
+class DraftWorker:
+    def __init__(self, profile: str, hidden_size: int, max_tokens: int, prefill_adapter: str | None = None,
+                 threads: int = 1, start_timeout_s: float = 600):
+        context = mp.get_context("spawn")
+        self.states = torch.zeros(max_tokens, hidden_size).share_memory_()
+        self.candidates = torch.zeros(max_tokens, dtype=torch.long).share_memory_()
+        self.ready = context.Value("i", 0, lock=False)
+        self.finished = context.Value("i", 0, lock=False)
+        self.stop = context.Value("i", 0, lock=False)
+        self.jobs, self.replies = context.Queue(), context.Queue()
+        self.busy = False
+        self.process = context.Process(
+            target=_serve, daemon=True,
+            args=(profile, prefill_adapter, threads, self.states, self.candidates, self.ready, self.finished,
+                  self.stop, self.jobs, self.replies),
+        )
+        self.process.start()
+        reply = self.replies.get(timeout=start_timeout_s)
+        if reply != LOADED:
+            raise RuntimeError(f"the draft worker failed to start: {reply}")
+
+    def submit(self, event_frames, question: str) -> None:
+        """Start drafting one sample (returns at once)."""
+        if self.busy:
+            self.finish()
+        self.ready.value, self.finished.value, self.stop.value = 0, 0, 0
+        self.jobs.put((event_frames, question))
+        self.busy = True
+
+    def feed(self, policy: str = "wait") -> EgptFeed:
+        return EgptFeed(self.states, self.ready, self.finished, policy)
+
+    def prefill_candidates(self) -> PrefillCandidates:
+        return PrefillCandidates(self.candidates, self.ready)
+
+    def finish(self) -> None:
+        """Stop the current job and wait until the worker is idle."""
+        if not self.busy:
+            return
+        self.stop.value = 1
+        reply = self.replies.get(timeout=600)
+        self.busy = False
+        if reply != DONE:
+            raise RuntimeError(f"the draft worker failed: {reply}")
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            self.finish()
+            self.jobs.put(None)
+            self.process.join(timeout=30)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _serve(profile, prefill_adapter, threads, states, candidates, ready, finished, stop, jobs, replies):
+    torch.set_num_threads(threads)
+    try:
+        draft = _DraftSide(profile, prefill_adapter)
+    except Exception as error:  # reported to the parent, which raises it
+        replies.put(f"{type(error).__name__}: {error}")
+        return
+    replies.put(LOADED)
+    while (job := jobs.get()) is not None:
+        try:
+            draft.run(*job, states, candidates, ready, stop)
+            reply = DONE
+        except Exception as error:
+            reply = f"{type(error).__name__}: {error}"
+        finished.value = 1
+        while not stop.value:  # the parent acknowledges the end of every job with `stop`
+            stop_wait()
+        replies.put(reply)
+
+
+def stop_wait():
+    import time
+
+    time.sleep(0.0005)
+
+
+class _DraftSide:
+    """The draft model, the target's LM head and the phase-1 adapter, inside the worker."""
+
+    def __init__(self, profile: str, prefill_adapter: str | None):
+        from xsd.config import load_profile
+        from xsd.models.mini_training import trained_pair
+
+        settings = load_profile(profile)
+        pair = trained_pair(settings)
+        self.pair, self.model = pair, pair.draft
+        self.eos = pair.draft_tokenizer.eos_token_id
+        self.lm_head_vl = pair.target.get_output_embeddings().weight.detach()
+        self.adapter = None
+        if prefill_adapter:
+            from xsd.train_adapters import trained_adapter
+
+            self.adapter = trained_adapter(settings, prefill_adapter)[0]
+
+    @torch.no_grad()
+    def run(self, event_frames, question, states, candidates, ready, stop) -> None:
+        from transformers import DynamicCache
+
+        from xsd.adapters import KVCache
+
+        inputs = self.pair.inputs("draft", event_frames, question)
+        cache, adapter_cache = DynamicCache(), KVCache()
+        hidden = self.model.model(**inputs, past_key_values=cache, use_cache=True).last_hidden_state[0, -1]
+        for t in range(states.shape[0]):
+            token = int(self.model.lm_head(hidden).argmax())
+            states[t] = hidden
+            if self.adapter is not None:
+                mapped = self.adapter(hidden[None, None], cache=adapter_cache)[0, -1]
+                candidates[t] = int((self.lm_head_vl @ mapped).argmax())
+            ready.value = t + 1
+            if token == self.eos or stop.value:
+                return
+            ids = torch.tensor([[token]])
+            hidden = self.model.model(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state[0, -1]

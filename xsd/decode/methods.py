@@ -1,0 +1,147 @@
+"""The decoding methods compared in the live study, on one profile's models.
+
+    ar             the target alone, through Hugging Face `generate` (the reference)
+    ar-loop        the target alone in this package's verification loop with no drafts: the
+                   same algorithm as ar without `generate`'s per-call and per-step overhead
+    prompt-lookup  prompt-lookup decoding (n-grams of the prompt and answer as drafts), as
+                   transformers implements it, run in this verification loop
+    b1             EAGLE-style drafting with B1 (reads the target's own states)
+    l5f            drafting with L5F, its event stream from the draft VLM running concurrently
+    two-phase      phase 1 (per-position adapter candidates made during the target's prefill)
+                   + phase 2 (L5F drafting)
+
+Every method starts from the raw inputs (uint8 frames and the question), so input building,
+vision encoding, the draft process's work and every head call sit inside the measured time.
+Threads: the target runs with one intra-op thread; the draft VLM runs in its own process with
+one thread.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from xsd.config import Profile, load_profile
+from xsd.decode.drafters import HeadDrafter, NoDrafts, PromptLookupDrafter, TwoPhaseDrafter
+from xsd.decode.loop import speculative_generate
+from xsd.decode.target import Target
+
+from xsd.decode.names import METHODS, NEEDS_WORKER, PREFILL_ADAPTERS  # noqa: F401 (re-exported)
+
+
+@dataclass
+class Decoder:
+    """Everything a profile's methods need, loaded once."""
+    profile: Profile
+    pair: object
+    target: Target
+    heads: dict
+    gamma: int = 3
+    policy: str = "wait"
+    prefill_adapter: str | None = None
+    worker: object = None
+    threads: dict = field(default_factory=lambda: {"target": 1, "draft_process": 1})
+
+    @classmethod
+    def load(cls, profile: str | Profile, methods=METHODS, gamma: int = 3, policy: str = "wait",
+             prefill_adapter: str | None = None) -> "Decoder":
+        from xsd.decode.draft_worker import DraftWorker
+        from xsd.pipeline import ensure_adapters, ensure_models
+        from xsd.train_adapters import trained_adapter
+
+        profile = load_profile(profile) if isinstance(profile, str) else profile
+        pair = ensure_models(profile)
+        ensure_adapters(profile)
+        torch.set_num_threads(1)
+        heads = {}
+        if "b1" in methods:
+            heads["B1"] = trained_adapter(profile, "B1")[0]
+        if any(m in methods for m in NEEDS_WORKER):
+            heads["L5F"] = trained_adapter(profile, "L5F")[0]
+        worker = None
+        if any(m in methods for m in NEEDS_WORKER):
+            if "two-phase" in methods:
+                prefill_adapter = prefill_adapter or best_prefill_adapter(profile)
+            worker = DraftWorker(profile.name, pair.draft.config.text_config.hidden_size,
+                                 profile.extract.max_new_tokens + 1, prefill_adapter=prefill_adapter)
+        return cls(profile, pair, Target(pair.target), heads, gamma, policy, prefill_adapter, worker)
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+
+    @property
+    def lm_head(self) -> torch.Tensor:
+        return self.target.lm_head.weight
+
+    def run(self, method: str, event_frames, video_frames, question: str, max_new_tokens: int,
+            temperature: float = 0.0, seed: int = 0) -> dict:
+        """Decode one sample with `method`; returns tokens, text, wall time and statistics."""
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        tokenizer = self.pair.target_tokenizer
+        start = time.perf_counter()
+        if method in NEEDS_WORKER:
+            self.worker.submit(event_frames, question)
+        inputs = self.pair.inputs("target", video_frames, question)
+        if method == "ar":
+            tokens, stats = self._generate(method, inputs, max_new_tokens, temperature, seed), {}
+        else:
+            drafter, feed = self._drafter(method, inputs, temperature, seed)
+            result = speculative_generate(self.target, inputs, drafter, max_new_tokens, tokenizer.eos_token_id,
+                                          temperature, seed)
+            tokens, stats = result.tokens, result.stats.as_dict()
+        wall = time.perf_counter() - start
+        if method in NEEDS_WORKER:
+            stats.update(egpt_wait_s=feed.waited_s, egpt_missing=feed.missing, policy=self.policy,
+                         prefill_adapter=self.prefill_adapter if method == "two-phase" else None)
+            self.worker.finish()
+        return {"method": method, "tokens": tokens, "text": tokenizer.decode(tokens, skip_special_tokens=True),
+                "wall_s": wall, "stats": stats, "gamma": self.gamma if method not in ("ar", "ar-loop") else None}
+
+    def _drafter(self, method: str, inputs: dict, temperature: float, seed: int):
+        """(drafter, the EgptFeed it reads or None)."""
+        if method == "ar-loop":
+            return NoDrafts(), None
+        if method == "prompt-lookup":
+            return PromptLookupDrafter(inputs["input_ids"][0].tolist(), self.gamma), None
+        if method == "b1":
+            return HeadDrafter(self.heads["B1"], self.lm_head, self.gamma, temperature, seed=seed), None
+        feed = self.worker.feed(self.policy)
+        head = HeadDrafter(self.heads["L5F"], self.lm_head, self.gamma, temperature, feed=feed, seed=seed)
+        if method == "l5f":
+            return head, feed
+        return TwoPhaseDrafter(self.worker.prefill_candidates(), head), feed
+
+    @torch.no_grad()
+    def _generate(self, method: str, inputs: dict, max_new_tokens: int, temperature: float, seed: int) -> list[int]:
+        tokenizer = self.pair.target_tokenizer
+        options = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id,
+                   "eos_token_id": tokenizer.eos_token_id}
+        if temperature > 0:
+            torch.manual_seed(seed)
+            options.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
+        else:
+            options.update(do_sample=False)
+        out = self.target.model.generate(**inputs, **options)
+        return out[0, inputs["input_ids"].shape[1]:].tolist()
+
+
+def best_prefill_adapter(profile: Profile) -> str:
+    """The per-position adapter with the most prefill free tokens on the test store."""
+    from xsd import metrics
+    from xsd.extract import load_lm_head, open_store
+    from xsd.store import collate
+    from xsd.train_adapters import predict, trained_adapter
+
+    store, lm_head = open_store(profile, "test"), load_lm_head(profile)
+    records = list(store.records())
+    batch = collate(records)
+    scores = {}
+    with torch.no_grad():
+        for name in PREFILL_ADAPTERS:
+            adapter = trained_adapter(profile, name)[0]
+            tokens = metrics.lm_tokens(predict(adapter, name, batch), lm_head)
+            scores[name] = metrics.prefill_free_tokens(tokens, batch.tok_vl, batch.mask_pair)
+    return max(scores, key=scores.get)
