@@ -120,3 +120,31 @@ def test_prefill_window_slots():
 def test_out_of_range_inputs_name_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def _honest(**changes):
+    values = dict(n_tokens=21, free_tokens=2, tau=3.0, gamma=3, t_vl_prefill=50.0, t_vl_decode=10.0,
+                  t_verify_phase1=12.0, t_verify=15.0, t_head=1.0, t_egpt_prefill=20.0, t_egpt_decode=4.0)
+    values.update(changes)
+    return costmodel.honest_two_phase(**values)
+
+
+def test_honest_two_phase_by_hand():
+    result = _honest()
+    # base: 50 + 20·10 = 250; rounds: (21 − 1 − 3) / 3 = 17/3; round: 15 + 3·1 = 18 (> 3·4 = 12)
+    assert result["t_base"] == pytest.approx(250)
+    assert result["rounds"] == pytest.approx(17 / 3)
+    assert result["t_sd"] == pytest.approx(50 + 12 + 17 / 3 * 18)
+    assert not result["draft_bound"]
+
+
+def test_honest_two_phase_waits_for_a_slow_draft_and_pays_for_it_on_one_core():
+    slow = _honest(t_egpt_decode=9.0)
+    assert slow["draft_bound"] and slow["round_time"] == pytest.approx(27)
+    one_core = _honest(concurrent=False)
+    assert one_core["t_sd"] == pytest.approx(50 + 12 + 17 / 3 * 18 + 20 + 21 * 4)
+
+
+def test_honest_two_phase_rejects_tau_below_one():
+    with pytest.raises(ValueError, match="tau"):
+        _honest(tau=0.5)

@@ -52,12 +52,23 @@ def studies() -> list[str]:
     return [name for name in names if (paths.NOTEBOOKS / f"{name}.py").is_file()]
 
 
+def study_parameters(name: str, profile: str) -> dict:
+    """Parameters a study takes from earlier measurements: the speed-ratio study's c comes from
+    the stage benchmark of the profile's own models."""
+    if name == "speed_ratio":
+        from xsd import results
+
+        c, source = results.measured_c(profile)
+        return {"measured_c": round(c, 4), "measured_c_source": source}
+    return {}
+
+
 def run_studies(profile: str, only: list[str] | None = None) -> list[RunRecord]:
     names = [name for name in studies() if not only or name in only]
     records = []
     for index, name in enumerate(names, 1):
         print(f"[{index}/{len(names)}] {name} (profile {profile})", flush=True)
-        record = run_notebook(name, profile)
+        record = run_notebook(name, profile, study_parameters(name, profile))
         print(f"[{index}/{len(names)}] {name}: {record.wall_s:.1f} s", flush=True)
         records.append(record)
     return records
@@ -177,6 +188,9 @@ def _book_command(args) -> int:
     profile = load_profile(args.profile).name
     start = time.perf_counter()
     if not args.no_run:
+        from xsd.pipeline import prepare_book
+
+        prepare_book(args.profile)
         try:
             run_studies(args.profile, args.only)
         except papermill.PapermillExecutionError as error:

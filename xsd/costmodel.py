@@ -122,3 +122,57 @@ def _check_gamma(gamma: int, name: str = "gamma") -> None:
 def _check_nonnegative(name: str, value: float) -> None:
     if not value >= 0:  # also rejects NaN
         raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def honest_two_phase(
+    *,
+    n_tokens: float,
+    free_tokens: float,
+    tau: float,
+    gamma: int,
+    t_vl_prefill: float,
+    t_vl_decode: float,
+    t_verify_phase1: float,
+    t_verify: float,
+    t_head: float,
+    t_egpt_prefill: float,
+    t_egpt_decode: float,
+    t_overhead_per_round: float = 0.0,
+    concurrent: bool = True,
+) -> dict:
+    """The two-phase decoder's time with every cost the live decoder pays (DESIGN.md §3.4).
+
+    Autoregressive baseline: the prefill yields token 0, then N − 1 decode steps.
+    Two-phase: the target prefills while the draft prefills and decodes; one verify forward over
+    the phase-1 candidates yields 1 + `free_tokens` tokens; the rest comes in rounds of γ head
+    steps plus one verify forward over γ + 1 positions, τ tokens a round (bonus included). L5F
+    reads the draft model's state for every position, so the draft VLM must keep up: it makes
+    one state per `t_egpt_decode`; a round that consumes τ positions lasts at least τ·t_egpt_decode.
+    With `concurrent=False` (one core) the draft's work adds to the target's instead.
+    Returns the two times, the speedup and each term.
+    """
+    for name, value in {
+        "n_tokens": n_tokens, "free_tokens": free_tokens, "t_vl_prefill": t_vl_prefill,
+        "t_vl_decode": t_vl_decode, "t_verify_phase1": t_verify_phase1, "t_verify": t_verify,
+        "t_head": t_head, "t_egpt_prefill": t_egpt_prefill, "t_egpt_decode": t_egpt_decode,
+        "t_overhead_per_round": t_overhead_per_round,
+    }.items():
+        _check_nonnegative(name, value)
+    _check_gamma(gamma)
+    if not tau >= 1:
+        raise ValueError(f"tau must be >= 1 (a round always yields the target's own token), got {tau}")
+    t_base = t_vl_prefill + (n_tokens - 1) * t_vl_decode
+    remaining = max(n_tokens - 1 - (1 + free_tokens), 0.0)
+    rounds = remaining / tau
+    round_target = t_verify + gamma * t_head + t_overhead_per_round
+    draft_total = t_egpt_prefill + n_tokens * t_egpt_decode
+    if concurrent:
+        round_time = max(round_target, tau * t_egpt_decode)
+        t_sd = t_vl_prefill + t_verify_phase1 + rounds * round_time
+    else:
+        round_time = round_target
+        t_sd = t_vl_prefill + t_verify_phase1 + rounds * round_time + draft_total
+    return {
+        "t_base": t_base, "t_sd": t_sd, "speedup": t_base / t_sd, "rounds": rounds, "round_time": round_time,
+        "round_target_time": round_target, "draft_bound": concurrent and tau * t_egpt_decode > round_target,
+    }

@@ -65,3 +65,23 @@ def ensure_adapters(profile: str | Profile, names=None, progress: bool = True) -
     for name in names or ADAPTERS:
         if not (adapter_dir(profile, name) / "result.json").is_file():
             train_profile_adapter(profile, name, progress=progress)
+
+
+def prepare_book(profile: str | Profile, progress: bool = True) -> None:
+    """Every expensive step the studies read, run up front with progress on the console, so the
+    notebooks that `xsd book` executes find their inputs cached."""
+    from xsd import results
+
+    profile = _profile(profile)
+    steps = [
+        ("world", lambda: ensure_world(profile, progress)),
+        ("models", lambda: ensure_models(profile, progress)),
+        ("model accuracy", lambda: results.model_accuracy(profile, progress=progress)),
+        ("stage timings", lambda: results.stage_timings(profile, progress=progress)),
+        ("hidden-state stores", lambda: ensure_stores(profile, progress)),
+        ("adapters", lambda: ensure_adapters(profile, progress=progress)),
+        ("decode benchmark", lambda: results.decode_benchmark(profile, progress=progress)),
+    ]
+    for index, (name, step) in enumerate(steps, 1):
+        print(f"[prepare {index}/{len(steps)}] {name}", flush=True)
+        step()

@@ -7,7 +7,9 @@ results cache, from which the book's reproducibility page is written.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from xsd import paths
 GOLDEN_DIR = paths.REPO / "tests" / "golden"
 GOLDEN_PROFILE = "smoke"
 # Notebooks with a committed golden run that nbval re-executes and compares.
-GOLDEN_STUDIES = ("speed_ratio",)
+GOLDEN_STUDIES = ("speed_ratio", "token_level", "feature_adapters")
 
 
 @dataclass
@@ -89,16 +91,32 @@ def run_notebook(
     output = Path(output) if output else paths.ensure(paths.book_dir()) / f"{source.stem}.ipynb"
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     start = time.perf_counter()
-    papermill.execute_notebook(
-        load_notebook(source), str(output), parameters=parameters, kernel_name="python3",
-        progress_bar=progress, cwd=str(paths.REPO),
-    )
+    with _kernel_environment(TQDM_DISABLE="1"):  # progress bars belong on the console, not in the book
+        papermill.execute_notebook(
+            load_notebook(source), str(output), parameters=parameters, kernel_name="python3",
+            progress_bar=progress, cwd=str(paths.REPO),
+        )
     record = RunRecord(
         notebook=source.stem, profile=settings.name, parameters=parameters, output=str(output),
         started=started, wall_s=round(time.perf_counter() - start, 2), seed=settings.seed,
     )
     save_record(record)
     return record
+
+
+@contextlib.contextmanager
+def _kernel_environment(**variables):
+    """Set environment variables for a kernel started inside the block (it inherits them)."""
+    previous = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def save_record(record: RunRecord) -> None:

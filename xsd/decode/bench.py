@@ -42,9 +42,9 @@ def bench_decode(profile: str | Profile, n: int = 8, gammas=(2, 3, 4), policy: s
 
     profile = load_profile(profile) if isinstance(profile, str) else profile
     max_new_tokens = max_new_tokens or profile.extract.max_new_tokens
-    decoder = Decoder.load(profile, gamma=gammas[0], policy=policy)
+    decoder = Decoder.load(profile, gamma=gammas[0], policy=policy, progress=progress)
     try:
-        dataset = WorldDataset(ensure_world(profile), "test", event_frames=profile.models.event_frames)
+        dataset = WorldDataset(ensure_world(profile, progress), "test", event_frames=profile.models.event_frames)
         samples = chosen_samples(dataset, n, seed + 1)
         inputs = [(s.id, dataset.event_frames(s), dataset.video_frames(s), s.question) for s in samples]
         plan = variants(gammas)
@@ -102,7 +102,7 @@ def per_call_costs(decoder: Decoder, sample, max_k: int) -> dict:
         target.forward([5] * k, cache)
         target.crop(cache, length)
 
-    verify = {k: _median_s(lambda k=k: forward(k)) for k in range(1, max_k + 1)}
+    verify = {str(k): _median_s(lambda k=k: forward(k)) for k in range(1, max_k + 1)}  # JSON keys
     heads = {}
     hidden = state[None, None]
     for name, head in decoder.heads.items():
@@ -115,7 +115,7 @@ def per_call_costs(decoder: Decoder, sample, max_k: int) -> dict:
             return logits.argmax()
 
         heads[name] = _median_s(step) / 2  # two head calls (and one LM-head product) per timing
-    return {"prefill_s": prefill_s, "decode_s": verify[1], "verify_s": verify, "head_step_s": heads}
+    return {"prefill_s": prefill_s, "decode_s": verify["1"], "verify_s": verify, "head_step_s": heads}
 
 
 # -- summaries ------------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def drafting_summary(own: list[dict], costs: dict, ar_wall: float) -> dict:
     tau = emitted / max(forwards, 1)
     head = "L5F" if own[0]["method"] in ("l5f", "two-phase") else "B1"
     head_s = costs["head_step_s"].get(head, 0.0) if own[0]["method"] != "prompt-lookup" else 0.0
-    ceiling = tau * costs["decode_s"] / (costs["verify_s"][gamma + 1] + gamma * head_s) if gamma else None
+    ceiling = tau * costs["decode_s"] / (costs["verify_s"][str(gamma + 1)] + gamma * head_s) if gamma else None
     ar_decode = ar_wall - len(own) * costs["prefill_s"]
     decode_speedup = ar_decode / max(phases["total_s"] - phases["prefill_s"], 1e-9)
     return {

@@ -45,14 +45,14 @@ class Decoder:
 
     @classmethod
     def load(cls, profile: str | Profile, methods=METHODS, gamma: int = 3, policy: str = "wait",
-             prefill_adapter: str | None = None) -> "Decoder":
+             prefill_adapter: str | None = None, progress: bool = True) -> "Decoder":
         from xsd.decode.draft_worker import DraftWorker
         from xsd.pipeline import ensure_adapters, ensure_models
         from xsd.train_adapters import trained_adapter
 
         profile = load_profile(profile) if isinstance(profile, str) else profile
-        pair = ensure_models(profile)
-        ensure_adapters(profile)
+        pair = ensure_models(profile, progress)
+        ensure_adapters(profile, progress=progress)
         torch.set_num_threads(1)
         heads = {}
         if "b1" in methods:

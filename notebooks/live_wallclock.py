@@ -1,0 +1,202 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The live decoder, on the wall clock
+#
+# The study never ran its two-phase decoder; its 1.54–1.56× came from a cost model. This
+# notebook runs a real one (`xsd.decode`) against the methods a practitioner would otherwise
+# use, on the same test samples in one run, and measures wall-clock time from raw frames to the
+# last token. Every method shares one verification loop and is **lossless**: with greedy
+# decoding it must emit exactly the target's own tokens, which the exact-match column checks.
+#
+# | method | drafts from |
+# |---|---|
+# | `ar` | nothing: the target alone through Hugging Face `generate` (the reference) |
+# | `ar-loop` | nothing: the target alone in this package's loop (no `generate` overhead) |
+# | `prompt-lookup` | n-grams of the prompt and the answer so far |
+# | `b1` | an EAGLE-style head on the target's own states |
+# | `l5f` | the fused head, its event states from the draft VLM running in a second process |
+# | `two-phase` | phase 1: per-position adapter candidates made during the target's prefill; then L5F |
+#
+# Threads: the target runs with one intra-op thread; the draft VLM (for `l5f`, `two-phase`) runs
+# in its own process with one thread. τ is the number of tokens per verifying target forward,
+# **the target's own bonus/correction token included**.
+
+# %% tags=["parameters"]
+profile = "mini"
+n_samples = 8
+gammas = [2, 3, 4]
+policy = "wait"  # L5F needs an event state the draft has not made yet: "wait" for it, or "degrade"
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from xsd import costmodel, plotting, results, seeds
+from xsd.config import load_profile
+
+plotting.use_style()
+settings = load_profile(profile)
+bench = results.decode_benchmark(settings, n=n_samples, gammas=gammas, policy=policy)
+print(f"profile {bench['profile']}: {bench['n_samples']} test samples, γ ∈ {bench['gammas']}, "
+      f"policy {bench['policy']}, up to {bench['max_new_tokens']} new tokens, threads {bench['threads']}, "
+      f"phase-1 adapter {bench['prefill_adapter']}")
+
+# %% [markdown]
+# ## 1. Speedup and exactness
+
+# %% tags=["nbval-ignore-output"]
+rows = []
+for name, m in bench["methods"].items():
+    rows.append({
+        "method": name, "speedup vs ar": round(m["speedup_vs_ar"], 3),
+        "per-sample min": round(m["speedup_per_sample"]["min"], 2), "per-sample max": round(m["speedup_per_sample"]["max"], 2),
+        "exact match": m["exact_match_rate"], "τ": round(m["tau"], 2) if "tau" in m else None,
+        "free tokens (phase 1)": round(m["free_tokens_mean"], 2) if "free_tokens_mean" in m else None,
+        "outside model calls": round(m["outside_forward_fraction"], 3) if "outside_forward_fraction" in m else None,
+        "ceiling": round(m["ceiling"], 2) if m.get("ceiling") else None,
+        "decode-phase speedup": round(m["decode_speedup"], 2) if "decode_speedup" in m else None,
+        "share of ceiling": round(m["fraction_of_ceiling"], 2) if m.get("fraction_of_ceiling") else None,
+    })
+table = pd.DataFrame(rows).set_index("method")
+table
+
+# %%
+exact = {name: m["exact_match_rate"] for name, m in bench["methods"].items()}
+print("every method reproduced ar token for token on every sample:", all(v == 1.0 for v in exact.values()))
+
+# %% tags=["nbval-ignore-output"]
+per_sample = pd.DataFrame([
+    {"method": r["label"], "sample": r["sample"], "wall_s": r["wall_s"]} for r in bench["runs"]
+])
+ar_time = per_sample[per_sample.method == "ar"].set_index("sample")["wall_s"]
+per_sample["speedup"] = per_sample.apply(lambda r: ar_time[r["sample"]] / r["wall_s"], axis=1)
+order = list(bench["methods"])
+fig, ax = plt.subplots(figsize=(10, 4))
+for i, name in enumerate(order):
+    values = per_sample[per_sample.method == name]["speedup"]
+    ax.scatter([i] * len(values), values, alpha=0.6, color="tab:blue")
+    ax.plot([i - 0.3, i + 0.3], [bench["methods"][name]["speedup_vs_ar"]] * 2, color="black")
+ax.axhline(1.0, color="grey", lw=1)
+ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
+ax.set_ylabel("speedup over ar")
+ax.set_title(f"{profile}: per-sample speedup (dots) and total-time speedup (bars)")
+print("figure:", plotting.save(fig, "live_speedup"))
+
+# %% [markdown]
+# ## 2. Where the time goes
+#
+# Each drafting method's time split into the target's prefill (vision included), drafting (head
+# calls, or n-gram search), verification (target forwards over the drafts, acceptance, cache crop)
+# and the rest of the loop.
+
+# %% tags=["nbval-ignore-output"]
+drafting = [name for name, m in bench["methods"].items() if "phases_s" in m]
+phases = pd.DataFrame({name: {k.replace("_s", ""): v / bench["methods"][name]["n_samples"] * 1000
+                              for k, v in bench["methods"][name]["phases_s"].items() if k != "total_s"}
+                       for name in drafting}).T
+fig, ax = plt.subplots(figsize=(9, 4))
+phases.plot.barh(stacked=True, ax=ax)
+ax.set_xlabel("ms per sample")
+ax.set_title("time per phase")
+print("figure:", plotting.save(fig, "live_phases"))
+phases.round(2)
+
+# %% [markdown]
+# ## 3. Acceptance per draft position
+#
+# P(draft i accepted | drafts 1…i−1 accepted), over rounds that drafted the full γ.
+
+# %% tags=["nbval-ignore-output"]
+acceptance = {name: m["per_position_acceptance"] for name, m in bench["methods"].items()
+              if m.get("per_position_acceptance")}
+fig, ax = plt.subplots(figsize=(7, 4))
+for name, rates in acceptance.items():
+    ax.plot(range(1, len(rates) + 1), rates, marker="o", label=name)
+ax.set(xlabel="draft position i", ylabel="acceptance given 1..i−1 accepted", ylim=(0, 1.02))
+ax.legend(fontsize=8, ncol=2)
+print("figure:", plotting.save(fig, "live_acceptance"))
+pd.DataFrame({k: pd.Series(v) for k, v in acceptance.items()}).T.round(3)
+
+# %% [markdown]
+# ## 4. Offline proxy beside the live measurement
+#
+# The seeds' proxy (`costmodel.two_phase_speedup`) and the honest cost model
+# (`costmodel.honest_two_phase`), both fed with this run's measured per-call costs and acceptance,
+# next to the speedup the live decoder actually reached. The proxy charges one decode step per
+# round for verifying γ + 1 positions and nothing for the draft VLM; the honest model charges the
+# measured verify cost t_verify(γ + 1), γ head steps, and waits for the draft when it falls behind.
+
+# %% tags=["nbval-ignore-output"]
+costs = bench["costs"]
+timings = results.stage_timings(settings)
+n_tokens = bench["methods"]["ar"]["tokens"] / bench["methods"]["ar"]["n_samples"]
+compare = []
+for name, m in bench["methods"].items():
+    if m.get("gamma") is None or name.startswith("prompt-lookup"):
+        continue
+    gamma, tau = m["gamma"], m["tau"]
+    head = costs["head_step_s"]["L5F" if name.startswith(("l5f", "two-phase")) else "B1"]
+    free = m["free_tokens_mean"]
+    proxy = costmodel.two_phase_speedup(
+        n_tokens=n_tokens, free_tokens=min(free, n_tokens), alpha_decode=max(tau - 1, 0.0), t_vl_prefill=costs["prefill_s"],
+        t_vl_decode=costs["decode_s"], t_adapter=head, t_egpt_prefill=timings["draft"]["prefill_with_vision"] / 1000)
+    verify = costs["verify_s"][str(gamma + 1)]
+    uses_draft_vlm = name.startswith(("l5f", "two-phase"))
+    honest = costmodel.honest_two_phase(
+        n_tokens=n_tokens, free_tokens=free, tau=max(tau, 1.0), gamma=gamma, t_vl_prefill=costs["prefill_s"],
+        t_vl_decode=costs["decode_s"], t_verify_phase1=verify, t_verify=verify, t_head=head,
+        t_egpt_prefill=timings["draft"]["prefill_with_vision"] / 1000,
+        t_egpt_decode=timings["draft"]["decode_per_token"] / 1000 if uses_draft_vlm else 0.0)
+    compare.append({"method": name, "seeds' proxy": round(proxy, 2), "honest model": round(honest["speedup"], 2),
+                    "live": round(m["speedup_vs_ar"], 2), "draft-bound rounds": honest["draft_bound"]})
+pd.DataFrame(compare).set_index("method")
+
+# %% [markdown]
+# ## 5. Verdict against the goals
+#
+# The issue set goals for this benchmark on the mini profile: two-phase ≥ 1.5× over `ar` (stretch
+# 2×) with 100% exact match, ahead of `b1` and `prompt-lookup` in the same run; time outside model
+# calls ≤ 10%; and each method within 90% of its own ceiling. The lines below are computed from
+# this run.
+
+# %% tags=["nbval-ignore-output"]
+def best(prefix):
+    candidates = {k: v for k, v in bench["methods"].items() if k.startswith(prefix)}
+    name = max(candidates, key=lambda k: candidates[k]["speedup_vs_ar"])
+    return name, candidates[name]
+
+
+two_phase_name, two_phase = best("two-phase")
+b1_name, b1 = best("b1")
+lookup_name, lookup = best("prompt-lookup")
+print(f"best two-phase: {two_phase_name} at {two_phase['speedup_vs_ar']:.2f}× "
+      f"({'meets' if two_phase['speedup_vs_ar'] >= 1.5 else 'misses'} the 1.5× goal), "
+      f"exact match {two_phase['exact_match_rate']:.0%}")
+print(f"ahead of b1 ({b1_name}, {b1['speedup_vs_ar']:.2f}×): {two_phase['speedup_vs_ar'] > b1['speedup_vs_ar']}; "
+      f"ahead of prompt-lookup ({lookup_name}, {lookup['speedup_vs_ar']:.2f}×): "
+      f"{two_phase['speedup_vs_ar'] > lookup['speedup_vs_ar']}")
+print(f"time outside model calls in {two_phase_name}: {two_phase['outside_forward_fraction']:.1%}")
+print(f"{two_phase_name}: decode-phase speedup {two_phase['decode_speedup']:.2f}× against a ceiling of "
+      f"{two_phase['ceiling']:.2f}× ({two_phase['fraction_of_ceiling']:.0%})")
+print(f"the draft VLM kept L5F waiting {two_phase['egpt_wait_s'] * 1000 / two_phase['n_samples']:.1f} ms per sample; "
+      f"event states missing (zero-filled): {two_phase['egpt_missing']}")
+print(f"seeds' offline estimate for comparison: {seeds.TWO_PHASE_CONFIGS[2]['speedup']}× (L3+L5F, never measured live)")
+
+# %% [markdown]
+# **Reading.** The exact-match column is the decoder's correctness proof in practice: every
+# method, however good or bad its drafts, returns the target's own greedy answer. Whether drafting
+# pays is then a matter of three measured quantities — τ, the cost of verifying γ + 1 positions
+# relative to one decode step, and the head's cost — which the ceiling column combines. The
+# proxy-versus-live table shows how much of the seeds' estimate survives once those costs are
+# charged; the verdict lines above say, for this run, which goal was met.

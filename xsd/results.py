@@ -1,0 +1,81 @@
+"""Measured results the notebooks share, computed once per configuration and cached as JSON.
+
+Each result is keyed by everything that shapes it (the profile's models checkpoint, adapters,
+settings), so changing a setting recomputes it and nothing stale is ever read.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable
+
+from xsd import paths
+from xsd.config import Profile, fingerprint, load_profile
+
+
+def _profile(profile: str | Profile) -> Profile:
+    return load_profile(profile) if isinstance(profile, str) else profile
+
+
+def cached_json(profile: Profile, name: str, key: dict, compute: Callable[[], dict], refresh: bool = False) -> dict:
+    path = paths.ensure(paths.cache_dir() / "results" / profile.name) / f"{name}-{fingerprint(key)}.json"
+    if path.is_file() and not refresh:
+        return json.loads(path.read_text())
+    text = json.dumps(compute(), indent=1, default=str)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+    return json.loads(text)  # the same object a later cached read returns
+
+
+def _models_key(profile: Profile) -> str:
+    from xsd.models.mini_training import checkpoint_dir
+
+    return checkpoint_dir(profile).name
+
+
+def stage_timings(profile: str | Profile, threads: int = 1, repeats: int = 10, refresh: bool = False,
+                  progress: bool = False) -> dict:
+    """Both models' stage timings (vision, projector, prefill, decode), c and the prefill ratio."""
+    from xsd.models.timing import profile_stage_timings
+    from xsd.pipeline import ensure_models
+
+    profile = _profile(profile)
+    ensure_models(profile, progress)
+    key = {"models": _models_key(profile), "threads": threads, "repeats": repeats}
+    return cached_json(profile, "stage_timings", key,
+                       lambda: profile_stage_timings(profile, threads=threads, repeats=repeats), refresh)
+
+
+def model_accuracy(profile: str | Profile, limit: int | None = 40, progress: bool = False) -> dict:
+    """Key-fact accuracy per question type of both models (cached beside the checkpoint)."""
+    from xsd.models.evaluate import evaluate_profile
+    from xsd.pipeline import ensure_models
+
+    profile = _profile(profile)
+    ensure_models(profile, progress)
+    return evaluate_profile(profile, limit=limit)
+
+
+def decode_benchmark(profile: str | Profile, n: int = 8, gammas=(2, 3, 4), policy: str = "wait",
+                     refresh: bool = False, progress: bool = False) -> dict:
+    """The live wall-clock benchmark of every decoding method (see xsd.decode.bench)."""
+    from xsd.decode.bench import bench_decode
+    from xsd.pipeline import ensure_adapters
+    from xsd.train_adapters import adapter_dir
+
+    profile = _profile(profile)
+    ensure_adapters(profile, progress=progress)
+    key = {"models": _models_key(profile), "adapters": [str(adapter_dir(profile, n_)) for n_ in ("B1", "L5F")],
+           "n": n, "gammas": list(gammas), "policy": policy, "extract": profile.extract}
+    return cached_json(profile, "decode_benchmark", key,
+                       lambda: bench_decode(profile, n=n, gammas=tuple(gammas), policy=policy, progress=progress),
+                       refresh)
+
+
+def measured_c(profile: str | Profile) -> tuple[float, str]:
+    """c = T_draft_decode / T_target_decode from the stage benchmark, with a description."""
+    timings = stage_timings(profile)
+    c = timings["c"]
+    return c, f"{timings['profile']} models, stage benchmark ({timings.get('threads', 1)} thread)"
+
