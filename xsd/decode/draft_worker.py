@@ -133,6 +133,7 @@ class _DraftSide:
         inputs = self.pair.inputs("draft", event_frames, question)
         cache, adapter_cache = DynamicCache(), KVCache()
         hidden = self.model.model(**inputs, past_key_values=cache, use_cache=True).last_hidden_state[0, -1]
+        language_model = getattr(self.model.model, "language_model", self.model.model)
         for t in range(states.shape[0]):
             token = int(self.model.lm_head(hidden).argmax())
             states[t] = hidden
@@ -143,4 +144,4 @@ class _DraftSide:
             if token == self.eos or stop.value:
                 return
             ids = torch.tensor([[token]])
-            hidden = self.model.model(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state[0, -1]
+            hidden = language_model(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state[0, -1]

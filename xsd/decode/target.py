@@ -14,6 +14,9 @@ class Target:
     def __init__(self, model):
         self.model = model.eval()
         self.base = model.model
+        # after the prefill only text tokens follow, so the language model is called directly:
+        # the same computation without the VLM wrapper's per-call checks
+        self.decoder = getattr(self.base, "language_model", self.base)
         self.lm_head = model.get_output_embeddings()
 
     @torch.no_grad()
@@ -29,7 +32,7 @@ class Target:
     def forward(self, tokens: list[int], cache: DynamicCache) -> tuple[torch.Tensor, torch.Tensor]:
         """Feed `tokens` after the cache; logits [k, V] and hidden states [k, H] at each."""
         ids = torch.tensor([tokens], dtype=torch.long)
-        hidden = self.base(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state[0]
+        hidden = self.decoder(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state[0]
         return self.lm_head(hidden), hidden
 
     @staticmethod
