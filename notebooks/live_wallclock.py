@@ -171,6 +171,11 @@ pd.DataFrame(compare).set_index("method")
 # this run.
 
 # %% tags=["nbval-ignore-output"]
+def fmt(value, spec):
+    """A number, or n/a where the run had nothing to measure (e.g. answers of a single token)."""
+    return "n/a" if value is None else format(value, spec)
+
+
 def best(prefix):
     candidates = {k: v for k, v in bench["methods"].items() if k.startswith(prefix)}
     name = max(candidates, key=lambda k: candidates[k]["speedup_vs_ar"])
@@ -187,8 +192,8 @@ print(f"ahead of b1 ({b1_name}, {b1['speedup_vs_ar']:.2f}×): {two_phase['speedu
       f"ahead of prompt-lookup ({lookup_name}, {lookup['speedup_vs_ar']:.2f}×): "
       f"{two_phase['speedup_vs_ar'] > lookup['speedup_vs_ar']}")
 print(f"time outside model calls in {two_phase_name}: {two_phase['outside_forward_fraction']:.1%}")
-print(f"{two_phase_name}: decode-phase speedup {two_phase['decode_speedup']:.2f}× against a ceiling of "
-      f"{two_phase['ceiling']:.2f}× ({two_phase['fraction_of_ceiling']:.0%})")
+print(f"{two_phase_name}: decode-phase speedup {fmt(two_phase['decode_speedup'], '.2f')}× against a ceiling of "
+      f"{fmt(two_phase['ceiling'], '.2f')}× ({fmt(two_phase['fraction_of_ceiling'], '.0%')})")
 print(f"the draft VLM kept L5F waiting {two_phase['egpt_wait_s'] * 1000 / two_phase['n_samples']:.1f} ms per sample; "
       f"event states missing (zero-filled): {two_phase['egpt_missing']}")
 print(f"seeds' offline estimate for comparison: {seeds.TWO_PHASE_CONFIGS[2]['speedup']}× (L3+L5F, never measured live)")
