@@ -12,7 +12,6 @@ the decode-phase speedup a drafter with that τ could reach if nothing but these
 from __future__ import annotations
 
 import statistics
-import time
 
 import torch
 
@@ -76,13 +75,9 @@ def _run(decoder: Decoder, method: str, gamma: int | None, sample, max_new_token
 # -- per-call costs -------------------------------------------------------------------------------
 
 def _median_s(call, repeats: int = 15) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    from xsd.models.timing import median_seconds
+
+    return median_seconds(call, repeats=repeats, warmup=1)
 
 
 @torch.no_grad()
