@@ -130,3 +130,26 @@ def per_position_acceptance(accepted_per_round: torch.Tensor, gamma: int) -> tor
     reached = (counts >= positions - 1).sum(dim=0).float()
     accepted = (counts >= positions).sum(dim=0).float()
     return torch.where(reached > 0, accepted / reached.clamp(min=1), torch.full_like(reached, float("nan")))
+
+
+def sd_round_starts(streaks: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Which windows a speculative decoder meets along each answer: [B, S] bool.
+
+    `streaks[b, s]` is the accepted run of the window starting at s (from `window_streaks` with a
+    window at every position) and `valid[b, s]` says whether position s still has something to
+    draft. The first round starts at 0; a round that accepts a drafts also emits the target's own
+    token, so the next one starts at s + a + 1. The loop runs over rounds (each advances at least
+    one position) and is vectorised over the batch.
+    """
+    batch, length = streaks.shape
+    rows = torch.arange(batch, device=streaks.device)
+    start = torch.zeros(batch, dtype=torch.long, device=streaks.device)
+    chosen = torch.zeros(batch, length, dtype=torch.bool, device=streaks.device)
+    for _ in range(length):
+        index = start.clamp(max=length - 1)
+        live = (start < length) & valid[rows, index]
+        if not live.any():
+            break
+        chosen[rows[live], index[live]] = True
+        start = torch.where(live, start + streaks[rows, index].long() + 1, start.new_full((), length))
+    return chosen

@@ -70,7 +70,7 @@ def ensure_adapters(profile: str | Profile, names=None, progress: bool = True) -
 def prepare_book(profile: str | Profile, progress: bool = True) -> None:
     """Every expensive step the studies read, run up front with progress on the console, so the
     notebooks that `xsd book` executes find their inputs cached."""
-    from xsd import results
+    from xsd import adapter_eval, results, token_level
 
     profile = _profile(profile)
     steps = [
@@ -80,6 +80,8 @@ def prepare_book(profile: str | Profile, progress: bool = True) -> None:
         ("stage timings", lambda: results.stage_timings(profile, progress=progress)),
         ("hidden-state stores", lambda: ensure_stores(profile, progress)),
         ("adapters", lambda: ensure_adapters(profile, progress=progress)),
+        ("adapter evaluation", lambda: adapter_eval.evaluate_profile(profile, progress=progress)),
+        ("token-level study", lambda: token_level.token_level_study(profile, progress=progress)),
         ("decode benchmark", lambda: results.decode_benchmark(profile, progress=progress)),
     ]
     for index, (name, step) in enumerate(steps, 1):
