@@ -110,3 +110,52 @@ def test_tower_pretraining_learns_a_visible_attribute(smoke, tmp_path):
     with torch.no_grad():
         accuracy = train.attribute_accuracy(model(pixels), targets)
     assert accuracy == {"side": pytest.approx(1.0, abs=0.07)}  # "hidden" is never visible: no score
+
+
+QA = [("Which way does the car move?", "The car moves left."), ("How many cars are there?", "Two cars."),
+      ("Is it day?", "It is night, the scene is dark.")]
+
+
+@pytest.mark.parametrize("side", ["draft", "target"])
+def test_a_packed_conversation_is_its_turns_asked_one_at_a_time(smoke, side):
+    """Every turn sees the visual tokens and itself only: the packed loss equals the loss of the
+    single-turn examples, each run alone as the model is evaluated."""
+    pair = new_pair(smoke, [t for turn in QA for t in turn] * 20, seed=0)
+    model, tok = getattr(pair, side), getattr(pair, f"{side}_tokenizer")
+    features = [f.features for f in examples(side, smoke, n=2)]
+    conversations = [train.Conversation(features[0], QA), train.Conversation(features[1], QA[:2])]
+    with torch.no_grad():
+        packed = model(**train.conversation_batch(model, tok, side, conversations)).loss
+        total, tokens = 0.0, 0
+        for conversation in conversations:
+            for question, answer in conversation.turns:
+                one = train.tuning_batch(model, tok, side, [train.Example(conversation.features, question, answer)])
+                one["attention_mask"] = torch.ones_like(one["input_ids"])
+                del one["position_ids"]
+                n = int((one["labels"] != train.IGNORE).sum())
+                total, tokens = total + model(**one).loss.item() * n, tokens + n
+    assert packed.item() == pytest.approx(total / tokens, abs=1e-5)
+
+
+def test_turn_mask_is_causal_within_a_turn_and_blind_across_turns():
+    segments = torch.tensor([[0, 0, 1, 1, 2, 2, train.PADDING]])
+    mask = train.turn_block_mask(segments)[0, 0]
+    assert mask[3, :4].tolist() == [True, True, True, True]
+    assert mask[4].tolist() == [True, True, False, False, True, False, False]
+    assert not mask[2, 3]                       # causal
+    assert mask[6].tolist() == [False] * 6 + [True]  # padding sees only itself
+
+
+def test_clip_heads_read_the_frames_of_a_clip_together(smoke):
+    config = clip_vision_config(smoke.target_tower, smoke.image_size)
+    model = train.TowerPretraining(config, {"colour": 3}, feature_layer=-2, clip_classes={"motion": 5},
+                                   frames_per_clip=2)
+    out = model(torch.randn(6, 3, 64, 64))
+    assert out["colour"].shape == (6, 3) and out["motion"].shape == (3, 5)
+
+
+def test_a_setting_is_shared_or_given_per_side():
+    from xsd.models.config import per_side
+
+    assert per_side(7, "draft") == per_side(7, "target") == 7
+    assert per_side({"draft": 3, "target": 5}, "target") == 5

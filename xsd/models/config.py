@@ -31,19 +31,26 @@ class LLMConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The two-stage recipe: (A) each tower on dense scene attributes, (B) projector + LLM on
-    the frozen tower's cached features, loss on answer tokens only."""
-    tower_steps: int
+    """The recipe: (A) each tower on dense scene attributes, (B) its features cached, (C)
+    projector + LLM on those features, loss on answer tokens only."""
+    tower_steps: int | dict[str, int]   # stage A steps: one number, or per side {draft: n, target: n}
     tower_batch: int
     tower_lr: float
     tune_steps: int
     tune_batch: int
     tune_lr: float
-    tune_turns: int = 1        # question/answer turns per stage-B conversation (one clip, loss on every answer)
+    tune_turns: int = 1        # question/answer turns per stage-C conversation (one clip, loss on every answer)
+    pretrain_scenes: int | dict[str, int] = 0  # extra stage-A scenes from the world's generator
+                                               # (xsd.world.pretraining); one number or per side
     position_bins: int = 6     # stage A classifies each lane's x into bins (multiples of 1/6 hold 1/3 and 2/3)
     threads: int = 1
     log_every: int = 50
     checkpoint_every: int = 200
+
+
+def per_side(value: int | dict[str, int], side: str) -> int:
+    """A setting given once for both sides or as {draft: n, target: n}."""
+    return value[side] if isinstance(value, dict) else value
 
 
 @dataclass(frozen=True)

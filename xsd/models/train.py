@@ -2,8 +2,8 @@
 
 (A) `TowerPretraining`: each CLIP tower learns dense scene attributes (categorical, -100 where not
     visible) from single frames — the stand-in for CLIP/LanguageBind pretraining.
-(B) Instruction tuning of projector + LLM on the frozen tower's cached features, loss on the answer
-    tokens only (`tuning_batch`).
+(C) Instruction tuning of projector + LLM on the frozen tower's cached features (stage B caches
+    them), loss on the answer tokens only (`conversation_batch`, `tuning_batch`).
 
 Both stages run through `run_steps`: deterministic by seed (the batch of step i depends only on
 (seed, i)), resumable (a killed run restarted continues from its last checkpoint and ends with the
@@ -112,17 +112,26 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 
 class TowerPretraining(nn.Module):
     """A CLIP vision tower with one linear head per attribute over all its tokens of one layer
-    (the layer the VLM will read, so what the heads learn is what the projector gets)."""
+    (the layer the VLM will read, so what the heads learn is what the projector gets).
 
-    def __init__(self, vision_config, attribute_classes: dict[str, int], feature_layer: int):
+    `clip_classes` adds heads over the tokens of `frames_per_clip` frames of one clip together,
+    for what no single frame shows (an RGB frame shows no motion): they make the tower encode
+    position and size precisely enough that the frames' features tell the motion apart, as
+    LanguageBind's video encoder is pretrained on clips. Pixels then come clip by clip."""
+
+    def __init__(self, vision_config, attribute_classes: dict[str, int], feature_layer: int,
+                 clip_classes: dict[str, int] | None = None, frames_per_clip: int = 1):
         super().__init__()
         from transformers import CLIPVisionModel
 
         self.tower = CLIPVisionModel(vision_config)
         self.feature_layer = feature_layer
+        self.frames_per_clip = frames_per_clip
         n_tokens = (vision_config.image_size // vision_config.patch_size) ** 2 + 1
         width = n_tokens * vision_config.hidden_size
         self.heads = nn.ModuleDict({name: nn.Linear(width, n) for name, n in attribute_classes.items()})
+        self.clip_heads = nn.ModuleDict({name: nn.Linear(width * frames_per_clip, n)
+                                         for name, n in (clip_classes or {}).items()})
 
     def features(self, pixels: torch.Tensor) -> torch.Tensor:
         """[n, 3, S, S] → [n, tokens, C]: what stage B caches."""
@@ -130,8 +139,12 @@ class TowerPretraining(nn.Module):
         return out.hidden_states[self.feature_layer]
 
     def forward(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-frame logits [n, classes] and, with clip heads, per-clip logits [n / frames_per_clip, classes]."""
         flat = self.features(pixels).flatten(1)
-        return {name: head(flat) for name, head in self.heads.items()}
+        out = {name: head(flat) for name, head in self.heads.items()}
+        clips = flat.reshape(-1, self.frames_per_clip * flat.shape[1])
+        out.update({name: head(clips) for name, head in self.clip_heads.items()})
+        return out
 
 
 def attribute_loss(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -150,7 +163,7 @@ def attribute_accuracy(logits: dict[str, torch.Tensor], targets: dict[str, torch
     return accuracy
 
 
-# -- stage B: projector + LLM on cached tower features --------------------------------------------
+# -- stage C: projector + LLM on cached tower features --------------------------------------------
 
 @dataclass
 class Example:
@@ -167,15 +180,10 @@ def answer_ids(tokenizer, answer: str) -> list[int]:
 
 @dataclass
 class Conversation:
-    """Several question/answer turns about one clip, as LLaVA-style instruction data is built:
-    the visual tokens are read once and every answer is supervised."""
+    """Several question/answer turns about one clip: the visual tokens are computed once and
+    every answer is supervised (see `conversation_batch` for how the turns stay independent)."""
     features: torch.Tensor
     turns: list[tuple[str, str]]  # (question, answer); the first turn carries the visual tokens
-
-
-def later_turn_ids(tokenizer, question: str) -> list[int]:
-    """A follow-up question after an answer's `</s>`, in the llava_v1 / Vicuna v1 layout."""
-    return tokenizer(f"USER: {question} ASSISTANT:", add_special_tokens=False)["input_ids"]
 
 
 def tuning_batch(model, tokenizer, side: str, examples: list[Example]) -> dict:
@@ -186,41 +194,79 @@ def tuning_batch(model, tokenizer, side: str, examples: list[Example]) -> dict:
 
 def conversation_batch(model, tokenizer, side: str, conversations: list[Conversation]) -> dict:
     """Inputs + labels (answer tokens only) of a right-padded batch, visual features projected
-    (and pooled, for the draft) inside the graph so the projector trains."""
+    (and pooled, for the draft) inside the graph so the projector trains.
+
+    A conversation is packed as its shared visual prefix followed by every turn as the single-turn
+    prompt's remainder plus the answer. Each turn sees the prefix and itself only (a block mask,
+    positions continuing from the prefix), so it is exactly the single-turn example the model
+    is evaluated on: no turn can read a fact off an earlier answer instead of off the visual
+    tokens, while those tokens are still computed once per clip."""
+    rows, visual = [], []
+    for conversation in conversations:
+        prompts, features, visual_id = _turn_prompts(model, tokenizer, side, conversation)
+        visual.append(features)
+        rows.append(_packed_row(tokenizer, prompts, [a for _, a in conversation.turns], visual_id))
+    width = max(len(r["ids"]) for r in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    input_ids = torch.tensor([r["ids"] + [pad] * (width - len(r["ids"])) for r in rows])
+    label_ids = torch.tensor([r["labels"] + [IGNORE] * (width - len(r["labels"])) for r in rows])
+    positions = torch.tensor([r["positions"] + [0] * (width - len(r["positions"])) for r in rows])
+    segments = torch.tensor([r["segments"] + [PADDING] * (width - len(r["segments"])) for r in rows])
     from xsd.models import eventgpt, videollava
 
-    rows, labels, visual = [], [], []
-    for conversation in conversations:
-        features = conversation.features
-        first_question = conversation.turns[0][0]
-        if side == "draft":
-            pooled = eventgpt.project_and_pool(model, features)
-            prompt = eventgpt.draft_input_ids(tokenizer, first_question, pooled.shape[0],
-                                              model.config.image_token_id)
-            visual.append(pooled)
-        else:
-            n_visual = features.shape[0] * features.shape[1]
-            prompt = videollava.target_input_ids(tokenizer, first_question, n_visual, model.config.video_token_id)
-            visual.append(videollava.project_video(model, features))
-        row, label = list(prompt), [IGNORE] * len(prompt)
-        for turn, (question, answer) in enumerate(conversation.turns):
-            if turn:
-                asked = later_turn_ids(tokenizer, question)
-                row += asked
-                label += [IGNORE] * len(asked)
-            said = answer_ids(tokenizer, answer)
-            row += said
-            label += said
-        rows.append(row)
-        labels.append(label)
-    width = max(map(len, rows))
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
-    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
-    label_ids = torch.tensor([lab + [IGNORE] * (width - len(lab)) for lab in labels])
     encoded = (eventgpt.as_encoder_outputs(visual) if side == "draft"
                else videollava.as_encoder_outputs(torch.cat(visual)))
-    return {"input_ids": input_ids, "attention_mask": mask, "labels": label_ids, "mm_encoder_outputs": encoded}
+    return {"input_ids": input_ids, "attention_mask": turn_block_mask(segments), "position_ids": positions,
+            "labels": label_ids, "mm_encoder_outputs": encoded}
+
+
+PADDING = -1  # segment of padding tokens
+
+
+def _turn_prompts(model, tokenizer, side: str, conversation: Conversation):
+    """The single-turn prompt of every question, the clip's projected visual features and the
+    id of the visual placeholder token."""
+    from xsd.models import eventgpt, videollava
+
+    features = conversation.features
+    if side == "draft":
+        projected = eventgpt.project_and_pool(model, features)
+        n_visual, token = projected.shape[0], model.config.image_token_id
+        prompts = [eventgpt.draft_input_ids(tokenizer, q, n_visual, token) for q, _ in conversation.turns]
+    else:
+        projected = videollava.project_video(model, features)
+        n_visual, token = features.shape[0] * features.shape[1], model.config.video_token_id
+        prompts = [videollava.target_input_ids(tokenizer, q, n_visual, token) for q, _ in conversation.turns]
+    return prompts, projected, token
+
+
+def _packed_row(tokenizer, prompts: list[list[int]], answers: list[str], visual_id: int) -> dict:
+    """Shared prefix (up to the last visual token) + per turn: prompt remainder, answer, EOS."""
+    first = prompts[0]
+    prefix_len = len(first) - first[::-1].index(visual_id)
+    prefix = first[:prefix_len]
+    row = {"ids": list(prefix), "labels": [IGNORE] * prefix_len, "positions": list(range(prefix_len)),
+           "segments": [0] * prefix_len}
+    for turn, (prompt, answer) in enumerate(zip(prompts, answers), start=1):
+        if prompt[:prefix_len] != prefix:
+            raise ValueError("the turns of a conversation must share the prompt up to the visual tokens")
+        asked, said = prompt[prefix_len:], answer_ids(tokenizer, answer)
+        row["ids"] += asked + said
+        row["labels"] += [IGNORE] * len(asked) + said
+        row["positions"] += list(range(prefix_len, prefix_len + len(asked) + len(said)))
+        row["segments"] += [turn] * (len(asked) + len(said))
+    return row
+
+
+def turn_block_mask(segments: torch.Tensor) -> torch.Tensor:
+    """[B, T] segment ids (0 = shared prefix, k = turn k, PADDING) → boolean [B, 1, T, T] mask:
+    causal, and a turn sees only the prefix and itself (padding sees itself: no empty rows)."""
+    n = segments.shape[1]
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    query, key = segments[:, :, None], segments[:, None, :]
+    allowed = causal & ((key == 0) | (key == query)) & (query != PADDING)
+    allowed |= torch.eye(n, dtype=torch.bool)
+    return allowed[:, None]
 
 
 def freeze_for_tuning(model) -> None:
