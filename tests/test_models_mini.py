@@ -187,13 +187,13 @@ def test_mirroring_swaps_the_motion_of_a_clip_for_rgb_too():
     images = np.zeros((2, 2, 1, 3, 3), dtype=np.uint8)
     images[:, :, :, 0] = 7
     targets = {"lane0_motion": torch.tensor([[1], [3]]), "lane0_x": torch.tensor([[0, 1], [2, 3]]),
-               "ego_motion": torch.tensor([[1], [0]])}
+               "count": torch.tensor([[1, 1], [0, 0]])}
     out_images, out = mini_training.mirrored(images, targets, np.array([True, False]),
                                              mini_training.SPECS["target"], bins=6)
     assert (out_images[0, :, :, 2] == 7).all() and (out_images[1, :, :, 0] == 7).all()
     assert out["lane0_motion"].tolist() == [[2], [3]]
     assert out["lane0_x"].tolist() == [[5, 4], [2, 3]]
-    assert out["ego_motion"].tolist() == [[1], [0]]  # the camera's motion does not mirror
+    assert out["count"].tolist() == [[1, 1], [0, 0]]
 
 
 def test_sample_targets_give_rgb_motion_per_clip_and_none_for_events():
@@ -201,7 +201,7 @@ def test_sample_targets_give_rgb_motion_per_clip_and_none_for_events():
              "agents": [{"class": "bus", "colour": "red", "direction": "away", "lane": 2, "x_start": 0.5,
                          "x_mid": 0.5, "rgb_visible": True, "events_time": [0, 0, 0, 0, 0]}]}
     rgb = mini_training.sample_targets(truth, (0, 7), mini_training.SPECS["target"], bins=6)
-    assert rgb["lane2_motion"] == [4] and rgb["lane0_motion"] == [-100] and rgb["ego_motion"] == [0]
+    assert rgb["lane2_motion"] == [4] and rgb["lane0_motion"] == [-100]
     assert rgb["lane2_class"] == [3, 3]
     event = mini_training.sample_targets(truth, (0,), mini_training.SPECS["draft"], bins=6)
     assert not any(name.endswith("motion") for name in event) and event["count"] == [0]

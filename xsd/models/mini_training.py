@@ -40,7 +40,7 @@ from xsd.config import Profile, fingerprint, load_profile
 from xsd.models import train
 from xsd.models.config import ModelsConfig
 
-RECIPE = 5  # bump when the training code changes what a checkpoint holds
+RECIPE = 4  # bump when the training code changes what a checkpoint holds
 SIDES = ("draft", "target")
 
 
@@ -247,13 +247,11 @@ def attribute_classes(spec: SideSpec, models: ModelsConfig) -> dict[str, int]:
 
 
 def clip_classes(spec: SideSpec) -> dict[str, int]:
-    """Per-clip heads: the motion of each lane's agent and of the camera, which an event frame
-    shows by itself (its `attr`, the road's events) but an RGB frame does not."""
-    from xsd.world.scene import DIRECTIONS, EGO_MOTIONS, N_LANES
+    """Per-clip heads: the motion of each lane's agent, which an event frame shows by itself
+    (its `attr`) but an RGB frame does not."""
+    from xsd.world.scene import DIRECTIONS, N_LANES
 
-    if spec.modality != "rgb":
-        return {}
-    return {"ego_motion": len(EGO_MOTIONS), **{f"lane{lane}_motion": 1 + len(DIRECTIONS) for lane in range(N_LANES)}}
+    return {f"lane{lane}_motion": 1 + len(DIRECTIONS) for lane in range(N_LANES)} if spec.modality == "rgb" else {}
 
 
 def tower_frames(spec: SideSpec) -> tuple[int, ...]:
@@ -282,12 +280,10 @@ def frame_targets(truth: dict, index: int, spec: SideSpec, bins: int) -> dict[st
 
 
 def clip_targets(truth: dict, spec: SideSpec) -> dict[str, int]:
-    """The camera's motion, and each lane's (1 + index in DIRECTIONS) where the camera sees its agent."""
-    from xsd.world.scene import DIRECTIONS, EGO_MOTIONS
+    """Each lane's motion (1 + index in DIRECTIONS) where the side's camera sees its agent."""
+    from xsd.world.scene import DIRECTIONS
 
     out = {name: train.IGNORE for name in clip_classes(spec)}
-    if "ego_motion" in out:
-        out["ego_motion"] = EGO_MOTIONS.index(truth["ego_motion"])
     for agent in truth["agents"]:
         if spec.modality == "rgb" and agent["rgb_visible"]:
             out[f"lane{agent['lane']}_motion"] = 1 + DIRECTIONS.index(agent["direction"])

@@ -33,7 +33,7 @@ PRETRAINING_OFFSET = 10**7
 MODALITIES = ("event", "rgb")
 # the event simulator starts this long before the clip (or at the sequence start), so pixel
 # references have settled as in the world's continuous sequences without simulating all of it
-EVENT_WARMUP_US = 100_000
+EVENT_WARMUP_US = 250_000
 
 
 def check_disjoint(cfg: WorldConfig) -> None:
