@@ -63,7 +63,8 @@ class Decoder:
         if any(m in methods for m in NEEDS_WORKER):
             if "two-phase" in methods:
                 prefill_adapter = prefill_adapter or best_prefill_adapter(profile)
-            worker = DraftWorker(profile.name, pair.draft.config.text_config.hidden_size,
+            # the worker reads the same profile file (a custom .yaml profile too), not just its name
+            worker = DraftWorker(profile.source or profile.name, pair.draft.config.text_config.hidden_size,
                                  profile.extract.max_new_tokens + 1, prefill_adapter=prefill_adapter)
         return cls(profile, pair, Target(pair.target), heads, gamma, policy, prefill_adapter, worker)
 
