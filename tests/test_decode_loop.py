@@ -10,15 +10,19 @@ from xsd.decode.drafters import _Fixed
 VOCAB, HIDDEN = 64, 32
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=2,
+def tiny_llama(vocab: int, seed: int, sharpen: float) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=vocab, hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256)
     model = LlamaForCausalLM(config).eval()
     with torch.no_grad():  # sharper logits than the default init: fewer near-ties
-        model.lm_head.weight.mul_(20)
+        model.lm_head.weight.mul_(sharpen)
     return model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_llama(VOCAB, seed=0, sharpen=20)
 
 
 def _prompt(seed, length=6):
@@ -156,13 +160,7 @@ SMALL_VOCAB = 8
 
 @pytest.fixture(scope="module")
 def small_model():
-    torch.manual_seed(1)
-    config = LlamaConfig(vocab_size=SMALL_VOCAB, hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64)
-    model = LlamaForCausalLM(config).eval()
-    with torch.no_grad():
-        model.lm_head.weight.mul_(8)
-    return model
+    return tiny_llama(SMALL_VOCAB, seed=1, sharpen=8)
 
 
 def _exact_first_two(model, prompt, temperature):
