@@ -74,8 +74,11 @@ def read_mp4(path: Path) -> tuple[np.ndarray, np.ndarray]:
             if not container.streams.video:
                 raise DataError(f"{path}: no video stream")
             stream = container.streams.video[0]
+            rgb = av.video.reformatter.VideoReformatter()
             for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
+                # one reformatter for the whole clip: the same pixels as frame.to_ndarray(format="rgb24"),
+                # which sets up a new scaler per frame (~6 ms each, 30× slower)
+                frames.append(rgb.reformat(frame, format="rgb24").to_ndarray())
                 times.append(float(frame.time) if frame.time is not None else np.nan)
     except DataError:
         raise
