@@ -113,10 +113,12 @@ def test_bench_decode_reports_every_method(smoke_data):
     from xsd.decode.bench import bench_decode
 
     result = bench_decode(smoke_data, n=2, gammas=(2,), progress=False)
-    assert set(result["methods"]) == {"ar", "ar-loop", "prompt-lookup@2", "b1@2", "l5f@2", "two-phase@2"}
+    assert set(result["methods"]) == {"ar", "ar-loop", "prompt-lookup@2", "b1@2", "l5f@2 wait", "l5f@2 degrade",
+                                      "two-phase@2 wait", "two-phase@2 degrade"}
     for entry in result["methods"].values():
         assert entry["exact_match_rate"] == 1.0 and entry["n_samples"] == 2 and entry["wall_s"] > 0
         for key in ("speedup_vs_ar", "tokens"):
             assert key in entry
-    assert "tau" in result["methods"]["b1@2"] and "phases_s" in result["methods"]["l5f@2"]
+    assert "tau" in result["methods"]["b1@2"] and "phases_s" in result["methods"]["l5f@2 wait"]
+    assert result["methods"]["two-phase@2 degrade"]["egpt_wait_s"] == 0.0  # degrade never blocks
     assert set(result["costs"]["verify_s"]) == {"1", "2", "3"}

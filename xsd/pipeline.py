@@ -6,6 +6,8 @@ run first (with progress on the console).
 """
 from __future__ import annotations
 
+import time
+
 from pathlib import Path
 
 from xsd import paths
@@ -67,9 +69,10 @@ def ensure_adapters(profile: str | Profile, names=None, progress: bool = True) -
             train_profile_adapter(profile, name, progress=progress)
 
 
-def prepare_book(profile: str | Profile, progress: bool = True) -> None:
+def prepare_book(profile: str | Profile, progress: bool = True) -> list[tuple[str, float]]:
     """Every expensive step the studies read, run up front with progress on the console, so the
-    notebooks that `xsd book` executes find their inputs cached."""
+    notebooks that `xsd book` executes find their inputs cached. Returns (step, seconds) of this
+    run: a step already cached takes a fraction of a second."""
     from xsd import adapter_eval, results, token_level
 
     profile = _profile(profile)
@@ -84,6 +87,11 @@ def prepare_book(profile: str | Profile, progress: bool = True) -> None:
         ("token-level study", lambda: token_level.token_level_study(profile, progress=progress)),
         ("decode benchmark", lambda: results.decode_benchmark(profile, progress=progress)),
     ]
+    took = []
     for index, (name, step) in enumerate(steps, 1):
         print(f"[prepare {index}/{len(steps)}] {name}", flush=True)
+        started = time.perf_counter()
         step()
+        took.append((name, time.perf_counter() - started))
+        print(f"[prepare {index}/{len(steps)}] {name}: {took[-1][1]:.0f} s", flush=True)
+    return took

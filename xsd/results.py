@@ -57,7 +57,7 @@ def model_accuracy(profile: str | Profile, limit: int | None = 40, progress: boo
     return evaluate_profile(profile, limit=limit)
 
 
-def decode_benchmark(profile: str | Profile, n: int = 8, gammas=(2, 3, 4), policy: str = "wait",
+def decode_benchmark(profile: str | Profile, n: int = 8, gammas=(2, 3, 4), policies=("wait", "degrade"),
                      refresh: bool = False, progress: bool = False) -> dict:
     """The live wall-clock benchmark of every decoding method (see xsd.decode.bench)."""
     from xsd.decode.bench import bench_decode
@@ -67,9 +67,9 @@ def decode_benchmark(profile: str | Profile, n: int = 8, gammas=(2, 3, 4), polic
     profile = _profile(profile)
     ensure_adapters(profile, progress=progress)
     key = {"models": _models_key(profile), "adapters": [str(adapter_dir(profile, n_)) for n_ in ("B1", "L5F")],
-           "n": n, "gammas": list(gammas), "policy": policy, "extract": profile.extract}
+           "n": n, "gammas": list(gammas), "policies": list(policies), "extract": profile.extract}
     return cached_json(profile, "decode_benchmark", key,
-                       lambda: bench_decode(profile, n=n, gammas=tuple(gammas), policy=policy, progress=progress),
+                       lambda: bench_decode(profile, n=n, gammas=tuple(gammas), policies=tuple(policies), progress=progress),
                        refresh)
 
 

@@ -17,21 +17,28 @@ import torch
 
 from xsd import metrics
 from xsd.config import Profile, load_profile
-from xsd.decode.methods import Decoder
+from xsd.decode.methods import NEEDS_WORKER, Decoder
 
 BASELINES = ("ar", "ar-loop")
 DRAFTING = ("prompt-lookup", "b1", "l5f", "two-phase")
+POLICIES = ("wait", "degrade")
 
 
-def variants(gammas) -> list[tuple[str, int | None]]:
-    return [(m, None) for m in BASELINES] + [(m, g) for g in gammas for m in DRAFTING]
+def variants(gammas, policies=POLICIES) -> list[tuple[str, int | None, str | None]]:
+    """(method, γ, policy) of every run: methods reading the draft VLM's states once per policy."""
+    plan = [(m, None, None) for m in BASELINES]
+    for g in gammas:
+        for m in DRAFTING:
+            plan += [(m, g, p) for p in policies] if m in NEEDS_WORKER else [(m, g, None)]
+    return plan
 
 
-def label(method: str, gamma: int | None) -> str:
-    return method if gamma is None else f"{method}@{gamma}"
+def label(method: str, gamma: int | None, policy: str | None = None) -> str:
+    name = method if gamma is None else f"{method}@{gamma}"
+    return name if policy is None else f"{name} {policy}"
 
 
-def bench_decode(profile: str | Profile, n: int = 8, gammas=(2, 3, 4), policy: str = "wait",
+def bench_decode(profile: str | Profile, n: int = 8, gammas=(2, 3, 4), policies=POLICIES,
                  max_new_tokens: int | None = None, seed: int = 0, progress: bool = True) -> dict:
     from tqdm import tqdm
 
@@ -41,35 +48,38 @@ def bench_decode(profile: str | Profile, n: int = 8, gammas=(2, 3, 4), policy: s
 
     profile = load_profile(profile) if isinstance(profile, str) else profile
     max_new_tokens = max_new_tokens or profile.extract.max_new_tokens
-    decoder = Decoder.load(profile, gamma=gammas[0], policy=policy, progress=progress)
+    decoder = Decoder.load(profile, gamma=gammas[0], policy=policies[0], progress=progress)
     try:
         dataset = WorldDataset(ensure_world(profile, progress), "test", event_frames=profile.models.event_frames)
         samples = chosen_samples(dataset, n, seed + 1)
         inputs = [(s.id, dataset.event_frames(s), dataset.video_frames(s), s.question) for s in samples]
-        plan = variants(gammas)
-        for method, gamma in plan:  # warm-up
-            _run(decoder, method, gamma, inputs[0], max_new_tokens)
+        plan = variants(gammas, policies)
+        for variant in plan:  # warm-up
+            _run(decoder, variant, inputs[0], max_new_tokens)
         runs = []
         for i, sample in enumerate(tqdm(inputs, desc="bench decode", unit="sample", disable=not progress)):
-            for method, gamma in plan[i % len(plan):] + plan[:i % len(plan)]:
-                runs.append(_run(decoder, method, gamma, sample, max_new_tokens))
+            for variant in plan[i % len(plan):] + plan[:i % len(plan)]:
+                runs.append(_run(decoder, variant, sample, max_new_tokens))
         costs = per_call_costs(decoder, inputs[0], max(gammas) + 1)
     finally:
         decoder.close()
     return {
-        "profile": profile.name, "n_samples": len(inputs), "gammas": list(gammas), "policy": policy,
+        "profile": profile.name, "n_samples": len(inputs), "gammas": list(gammas), "policies": list(policies),
         "max_new_tokens": max_new_tokens, "seed": seed, "threads": decoder.threads,
         "prefill_adapter": decoder.prefill_adapter, "costs": costs,
         "methods": summarise(runs, costs), "runs": runs,
     }
 
 
-def _run(decoder: Decoder, method: str, gamma: int | None, sample, max_new_tokens: int) -> dict:
+def _run(decoder: Decoder, variant: tuple, sample, max_new_tokens: int) -> dict:
+    method, gamma, policy = variant
     sample_id, event_frames, video_frames, question = sample
     if gamma is not None:
         decoder.gamma = gamma
+    if policy is not None:
+        decoder.policy = policy
     result = decoder.run(method, event_frames, video_frames, question, max_new_tokens)
-    return {**result, "sample": sample_id, "label": label(method, gamma), "gamma": gamma}
+    return {**result, "sample": sample_id, "label": label(method, gamma, policy), "gamma": gamma, "policy": policy}
 
 
 # -- per-call costs -------------------------------------------------------------------------------
@@ -130,7 +140,7 @@ def summarise(runs: list[dict], costs: dict) -> dict:
                                    "max": max(per_sample),
                                    "stdev": statistics.stdev(per_sample) if len(per_sample) > 1 else 0.0},
             "exact_match_rate": sum(r["tokens"] == reference[r["sample"]]["tokens"] for r in own) / len(own),
-            "gamma": own[0]["gamma"],
+            "gamma": own[0]["gamma"], "policy": own[0]["policy"],
         }
         if own[0]["stats"]:
             entry.update(drafting_summary(own, costs, ar_wall))

@@ -55,7 +55,9 @@ def add_bench_decode(group) -> None:
     add_profile_argument(bench)
     bench.add_argument("--n", type=int, default=8, help="test samples (default 8)")
     bench.add_argument("--gammas", type=int, nargs="+", default=[2, 3, 4], help="γ values to sweep")
-    bench.add_argument("--policy", choices=("wait", "degrade"), default="wait")
+    bench.add_argument("--policies", choices=("wait", "degrade"), nargs="+", default=["wait", "degrade"],
+                       help="what l5f and two-phase do when the draft VLM's state is not there yet: wait "
+                            "for it, or degrade (zero row); each is benchmarked (default: both)")
     bench.add_argument("--max-new-tokens", type=int)
     bench.add_argument("--json", type=Path, required=True, help="where to write the results")
     bench.set_defaults(handler=_bench)
@@ -95,7 +97,7 @@ def _find(dataset, key: str):
 def _bench(args) -> int:
     from xsd.decode.bench import bench_decode
 
-    result = bench_decode(args.profile, n=args.n, gammas=tuple(args.gammas), policy=args.policy,
+    result = bench_decode(args.profile, n=args.n, gammas=tuple(args.gammas), policies=tuple(args.policies),
                           max_new_tokens=args.max_new_tokens)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
