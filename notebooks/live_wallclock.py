@@ -99,8 +99,9 @@ print("figure:", plotting.save(fig, "live_speedup"))
 # ## 2. Where the time goes
 #
 # Each drafting method's time split into the target's prefill (vision included), drafting (head
-# calls, or n-gram search), verification (target forwards over the drafts, acceptance, cache crop)
-# and the rest of the loop.
+# calls that propose drafts and commit the accepted states, waits for the draft VLM, or the n-gram
+# search), verification (target forwards over the drafts, acceptance, cache crop) and the rest of
+# the loop.
 
 # %% tags=["nbval-ignore-output"]
 drafting = [name for name, m in bench["methods"].items() if "phases_s" in m]

@@ -47,6 +47,16 @@ def stage_timings(profile: str | Profile, threads: int = 1, repeats: int = 10, r
                        lambda: profile_stage_timings(profile, threads=threads, repeats=repeats), refresh)
 
 
+def training_report(profile: str | Profile, progress: bool = False) -> dict | None:
+    """How long the profile's models took to train and their peak memory (None: pretrained)."""
+    from xsd.models.mini_training import training_report as report
+    from xsd.pipeline import ensure_models
+
+    profile = _profile(profile)
+    ensure_models(profile, progress)
+    return report(profile)
+
+
 def model_accuracy(profile: str | Profile, limit: int | None = 40, progress: bool = False) -> dict:
     """Key-fact accuracy per question type of both models (cached beside the checkpoint)."""
     from xsd.models.evaluate import evaluate_profile

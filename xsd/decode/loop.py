@@ -125,10 +125,12 @@ def speculative_generate(target: Target, inputs: dict, drafter: Drafter, max_new
     stats.prefill_s = time.perf_counter() - start
     prompt_length = cache.get_seq_length()
 
+    tick = time.perf_counter()
     pending = drafter.first_proposal()
     first, pending = _first_token(logits, pending, temperature, generator)
     tokens = [first]
     drafter.start(first, state)
+    stats.draft_s += time.perf_counter() - tick
     while len(tokens) < max_new_tokens and tokens[-1] != eos_token_id:
         budget = max_new_tokens - len(tokens)
         tick = time.perf_counter()
@@ -150,7 +152,9 @@ def speculative_generate(target: Target, inputs: dict, drafter: Drafter, max_new
         if phase1:
             stats.free_tokens = n
         tokens += emitted
-        drafter.accepted(emitted, hidden[:len(emitted)])
+        tick = time.perf_counter()
+        drafter.accepted(emitted, hidden[:len(emitted)])  # a head commits the accepted states
+        stats.draft_s += time.perf_counter() - tick
     stats.total_s = time.perf_counter() - start
     return DecodeResult(tokens=tokens[:max_new_tokens], stats=stats)
 

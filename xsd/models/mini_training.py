@@ -74,6 +74,18 @@ def is_trained(directory: Path) -> bool:
     return (directory / "training.json").is_file()
 
 
+def training_report(profile: Profile) -> dict | None:
+    """What training the profile's pair cost (training.json: wall time, per-stage seconds, peak
+    memory), or None for pretrained models; ModelsNotTrained if they are not trained yet."""
+    if not profile.models.trained_here:
+        return None
+    directory = checkpoint_dir(profile)
+    if not is_trained(directory):
+        raise ModelsNotTrained(f"the {profile.name} models are not trained yet (no {directory / 'training.json'}); "
+                               f"run `xsd models train --profile {profile.name}`")
+    return json.loads((directory / "training.json").read_text())
+
+
 def trained_pair(profile: str | Profile = "mini", train_if_missing: bool = False, log=print):
     """The profile's (draft, target) pair, ready to run.
 
