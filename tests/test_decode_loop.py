@@ -213,3 +213,34 @@ def test_verification_accepts_drafts_by_rejection_sampling():
     accepted = [verify(logits, Proposal([0], torch.tensor([[0.5, 0.5, 0.0]])), 1.0,
                        torch.Generator().manual_seed(s))[0] for s in range(50)]
     assert accepted == [1] * 50
+
+
+def test_an_event_feed_waits_for_a_late_row_or_degrades_to_zeros():
+    import threading
+
+    rows = torch.zeros(4, HIDDEN)
+    ready, finished = _Fixed(1), _Fixed(0)  # shared counters, as the draft worker's
+    rows[0] = 1.0
+
+    def produce_row_1_later():
+        import time
+
+        time.sleep(0.05)
+        rows[1] = 2.0
+        ready.value = 2
+
+    degrade = EgptFeed(rows, ready, finished, policy="degrade")
+    assert torch.equal(degrade.get(0), rows[0])
+    assert not degrade.get(1).any() and degrade.missing == 1 and degrade.waited_s == 0.0
+
+    wait = EgptFeed(rows, ready, finished, policy="wait")
+    producer = threading.Thread(target=produce_row_1_later)
+    producer.start()
+    assert torch.equal(wait.get(1), torch.full((HIDDEN,), 2.0))  # blocked until the row was written
+    producer.join()
+    assert wait.waited_s >= 0.04 and wait.missing == 0
+
+    finished.value = 1  # the draft is done: nothing more will come, so even `wait` zero-fills
+    assert not wait.get(3).any() and wait.missing == 1
+    with pytest.raises(ValueError, match="policy"):
+        EgptFeed(rows, ready, finished, policy="sometimes")
