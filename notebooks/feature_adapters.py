@@ -175,9 +175,9 @@ memory.round(1)
 # %% [markdown]
 # ## Reading
 #
-# This reading was written from a development run of the mini world (1 200 train / 300 test
-# samples, at most 20 epochs); the tables above are this build's own measurements and are
-# what counts where the two differ.
+# This reading was checked against a cold `make book` build of the mini profile (1 200 train /
+# 300 test samples, at most 20 epochs); the tables above are this build's own measurements and
+# are what counts if a changed setting makes the two differ.
 #
 # - **L1 → L4: no plateau, but not for the seeds' reason.** The three bottleneck adapters
 #   gain little from L2 to L3, as the seeds found, but the attention adapter L4 is far ahead of
