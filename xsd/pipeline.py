@@ -7,7 +7,6 @@ run first (with progress on the console).
 from __future__ import annotations
 
 import time
-
 from pathlib import Path
 
 from xsd import paths

@@ -90,7 +90,7 @@ def trained_pair(profile: str | Profile = "mini", train_if_missing: bool = False
     """The profile's (draft, target) pair, ready to run.
 
     mini/smoke: the models `xsd models train` wrote for this exact configuration; when absent,
-    raises ModelsNotTrained (or, with train_if_missing, trains them first: ~12 minutes for mini).
+    raises ModelsNotTrained (or, with train_if_missing, trains them first: ~17 minutes for mini on 2 cores).
     full: the real checkpoints from the local paths of the profile.
     """
     from xsd.models.loading import load_pretrained_pair
