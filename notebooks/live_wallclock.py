@@ -116,6 +116,19 @@ print("figure:", plotting.save(fig, "live_phases"))
 phases.round(2)
 
 # %% [markdown]
+# The target's own calls can run slower inside a method than alone: `l5f` and `two-phase` keep
+# the draft VLM decoding in a second process, and on a machine with few cores the two processes
+# compete for caches and memory bandwidth. The slowdown below is the measured prefill and verify
+# time over what the per-call costs (timed with nothing else running) predict for the same calls;
+# a method without a draft process shows the run's noise level.
+
+# %% tags=["nbval-ignore-output"]
+slowdown = pd.DataFrame({name: bench["methods"][name]["target_slowdown"] for name in drafting
+                         if "target_slowdown" in bench["methods"][name]}).T
+slowdown.columns = [f"target {c} slowdown" for c in slowdown.columns]
+slowdown.round(2)
+
+# %% [markdown]
 # ## 3. Acceptance per draft position
 #
 # P(draft i accepted | drafts 1…i−1 accepted), over rounds that drafted the full γ.

@@ -244,3 +244,16 @@ def test_an_event_feed_waits_for_a_late_row_or_degrades_to_zeros():
     assert not wait.get(3).any() and wait.missing == 1
     with pytest.raises(ValueError, match="policy"):
         EgptFeed(rows, ready, finished, policy="sometimes")
+
+
+def test_target_slowdown_compares_measured_calls_with_their_isolated_costs():
+    from xsd.decode.bench import target_slowdown
+
+    costs = {"prefill_s": 0.05, "verify_s": {"1": 0.01, "2": 0.012, "3": 0.015}}
+    # two samples: prefill ran 1.5× its cost alone; rounds proposing 2, 2 and 0 drafts (k = 3, 3, 1),
+    # and a round proposing 4 drafts charged at the largest timed k
+    stats = [{"prefill_s": 0.075, "verify_s": 2 * (0.015 + 0.015 + 0.01), "proposed_per_round": [2, 2, 0]},
+             {"prefill_s": 0.075, "verify_s": 2 * 0.015, "proposed_per_round": [4]}]
+    slowdown = target_slowdown(stats, costs)
+    assert slowdown["prefill"] == pytest.approx(1.5)
+    assert slowdown["verify"] == pytest.approx(2.0)

@@ -172,4 +172,15 @@ def drafting_summary(own: list[dict], costs: dict, ar_wall: float) -> dict:
         "fraction_of_ceiling": decode_speedup / ceiling if ceiling else None,
         "egpt_wait_s": sum(s.get("egpt_wait_s", 0.0) for s in stats),
         "egpt_missing": sum(s.get("egpt_missing", 0) for s in stats),
+        "target_slowdown": target_slowdown(stats, costs),
     }
+
+
+def target_slowdown(stats: list[dict], costs: dict) -> dict:
+    """How much slower the target's own calls ran inside this method than alone: measured prefill
+    and verify time over what the per-call costs (measured with nothing else running) predict for
+    the same calls. Above 1 when something competes for the cores, e.g. the draft VLM's process."""
+    largest = max(int(k) for k in costs["verify_s"])
+    alone_verify = sum(costs["verify_s"][str(min(1 + p, largest))] for s in stats for p in s["proposed_per_round"])
+    return {"prefill": sum(s["prefill_s"] for s in stats) / (len(stats) * costs["prefill_s"]),
+            "verify": sum(s["verify_s"] for s in stats) / max(alone_verify, 1e-9)}
