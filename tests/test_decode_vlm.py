@@ -123,4 +123,5 @@ def test_bench_decode_reports_every_method(smoke_data):
     assert result["methods"]["two-phase@2 degrade"]["egpt_wait_s"] == 0.0  # degrade never blocks
     assert set(result["costs"]["verify_s"]) == {"1", "2", "3"}
     slowdown = result["methods"]["l5f@2 wait"]["target_slowdown"]
-    assert set(slowdown) == {"prefill", "verify"} and slowdown["prefill"] > 0  # smoke answers may need no verify round
+    assert set(slowdown) == {"prefill", "verify"} and slowdown["prefill"] > 0
+    assert slowdown["verify"] is None or slowdown["verify"] > 0  # None: every answer ended before a verify round

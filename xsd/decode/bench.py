@@ -183,4 +183,4 @@ def target_slowdown(stats: list[dict], costs: dict) -> dict:
     largest = max(int(k) for k in costs["verify_s"])
     alone_verify = sum(costs["verify_s"][str(min(1 + p, largest))] for s in stats for p in s["proposed_per_round"])
     return {"prefill": sum(s["prefill_s"] for s in stats) / (len(stats) * costs["prefill_s"]),
-            "verify": sum(s["verify_s"] for s in stats) / max(alone_verify, 1e-9)}
+            "verify": sum(s["verify_s"] for s in stats) / alone_verify if alone_verify else None}
