@@ -154,6 +154,19 @@ else:
     display(stages.round(3))
 
 # %% [markdown]
+# What limits the models: stage A's heads measure on the test clips what each frozen tower itself
+# tells apart, lane by lane (`class`, `x` = position bin, `attr` = colour for the video tower and
+# direction of motion for the event tower) and for the whole scene; `motion` is the video tower's
+# direction of each lane's agent from a clip's first and last frame. Where a model's key-fact
+# accuracy above sits well below what its tower tells apart, the loss is in the LLM's reading of
+# the visual tokens, not in the tower.
+
+# %% tags=["nbval-ignore-output"]
+if report is not None:
+    towers = pd.DataFrame({side: r["tower"]["test_accuracy"] for side, r in report["sides"].items()})
+    display(towers.round(2))
+
+# %% [markdown]
 # ## 5. Where the time goes
 #
 # Vision encoding, projector, LLM prefill and per-token decode, measured for both models in one

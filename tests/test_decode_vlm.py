@@ -8,7 +8,7 @@ import torch
 from xsd.adapters import create_adapter
 from xsd.config import load_profile
 from xsd.decode import EgptFeed, HeadDrafter, Target, TwoPhaseDrafter, speculative_generate
-from xsd.decode.drafters import PrefillCandidates, PromptLookupDrafter, _Fixed
+from xsd.decode.drafters import PrefillCandidates, PromptLookupDrafter, StopDraftAfterPrefill, _Fixed
 from xsd.models.pair import new_pair
 
 CORPUS = ["How many cars are there? There are two cars.", "Which way does the bus go? It goes left.",
@@ -60,21 +60,41 @@ def test_video_llava_greedy_equals_generate_for_every_drafter(random_pair, gamma
         assert result.stats.target_forwards >= 1
 
 
-def test_the_two_phase_drafter_gets_its_free_tokens(random_pair):
-    target = Target(random_pair.target)
-    inputs = random_pair.inputs("target", _video(9), QUESTIONS[0])
-    reference = _reference(random_pair, inputs, 10)
-    hidden = random_pair.target.config.text_config.hidden_size
+def _b1_on_one_sample(pair):
+    """(target, inputs, the reference greedy answer of 10 tokens, an untrained B1 drafter)."""
+    target = Target(pair.target)
+    inputs = pair.inputs("target", _video(9), QUESTIONS[0])
+    hidden = pair.target.config.text_config.hidden_size
     head = HeadDrafter(create_adapter("B1", hidden, heads=2), target.lm_head.weight, 3)
+    return target, inputs, _reference(pair, inputs, 10), head
+
+
+def test_the_two_phase_drafter_gets_its_free_tokens(random_pair):
+    target, inputs, reference, head = _b1_on_one_sample(random_pair)
     candidates = PrefillCandidates(torch.tensor(reference[:6]), _Fixed(6))
     result = speculative_generate(target, inputs, TwoPhaseDrafter(candidates, head), 10)
     assert result.tokens == reference
     assert result.stats.free_tokens == 5 and result.stats.emitted[0] == 6
 
 
+def test_prefill_only_stops_the_draft_once_phase_one_is_taken(random_pair):
+    target, inputs, reference, head = _b1_on_one_sample(random_pair)
+    ready = _Fixed(4)
+    events = []
+
+    def release():
+        events.append(("released", ready.value))
+        ready.value = 6  # rows written after the release must not turn into phase-1 drafts
+
+    drafter = StopDraftAfterPrefill(TwoPhaseDrafter(PrefillCandidates(torch.tensor(reference), ready), head), release)
+    result = speculative_generate(target, inputs, drafter, 10)
+    assert result.tokens == reference
+    assert events == [("released", 4)] and result.stats.free_tokens == 3
+
+
 @pytest.mark.slow
 def test_every_method_matches_ar_on_the_smoke_profile(smoke_data):
-    from xsd.decode.methods import METHODS, Decoder
+    from xsd.decode.methods import METHODS, NEEDS_WORKER, POLICIES, Decoder
     from xsd.pipeline import ensure_world
     from xsd.world.dataset import WorldDataset
 
@@ -84,6 +104,10 @@ def test_every_method_matches_ar_on_the_smoke_profile(smoke_data):
         for sample in dataset.samples[:4]:
             frames = dataset.event_frames(sample), dataset.video_frames(sample)
             results = {m: decoder.run(m, *frames, sample.question, 12) for m in METHODS}
+            for policy in POLICIES:
+                decoder.policy = policy
+                results.update({f"{m} {policy}": decoder.run(m, *frames, sample.question, 12) for m in NEEDS_WORKER})
+            decoder.policy = "wait"
             for method, result in results.items():
                 assert result["tokens"] == results["ar"]["tokens"], method
             assert results["two-phase"]["stats"]["prefill_adapter"] in ("L1", "L2", "L3", "L4")
@@ -113,14 +137,15 @@ def test_bench_decode_reports_every_method(smoke_data):
     from xsd.decode.bench import bench_decode
 
     result = bench_decode(smoke_data, n=2, gammas=(2,), progress=False)
-    assert set(result["methods"]) == {"ar", "ar-loop", "prompt-lookup@2", "b1@2", "l5f@2 wait", "l5f@2 degrade",
-                                      "two-phase@2 wait", "two-phase@2 degrade"}
+    assert set(result["methods"]) == {"ar", "ar-loop", "prompt-lookup@2", "b1@2", *(
+        f"{m}@2 {p}" for m in ("l5f", "two-phase") for p in ("wait", "degrade", "prefill-only"))}
     for entry in result["methods"].values():
         assert entry["exact_match_rate"] == 1.0 and entry["n_samples"] == 2 and entry["wall_s"] > 0
         for key in ("speedup_vs_ar", "tokens"):
             assert key in entry
     assert "tau" in result["methods"]["b1@2"] and "phases_s" in result["methods"]["l5f@2 wait"]
-    assert result["methods"]["two-phase@2 degrade"]["egpt_wait_s"] == 0.0  # degrade never blocks
+    for policy in ("degrade", "prefill-only"):  # neither ever blocks
+        assert result["methods"][f"two-phase@2 {policy}"]["egpt_wait_s"] == 0.0
     assert set(result["costs"]["verify_s"]) == {"1", "2", "3"}
     slowdown = result["methods"]["l5f@2 wait"]["target_slowdown"]
     assert set(slowdown) == {"prefill", "verify"} and slowdown["prefill"] > 0

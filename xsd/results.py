@@ -11,6 +11,7 @@ from typing import Callable
 
 from xsd import paths
 from xsd.config import Profile, fingerprint, load_profile
+from xsd.decode.names import POLICIES
 
 
 def _profile(profile: str | Profile) -> Profile:
@@ -67,7 +68,7 @@ def model_accuracy(profile: str | Profile, limit: int | None = 40, progress: boo
     return evaluate_profile(profile, limit=limit)
 
 
-def decode_benchmark(profile: str | Profile, n: int = 8, gammas=(2, 3, 4), policies=("wait", "degrade"),
+def decode_benchmark(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), policies=POLICIES,
                      refresh: bool = False, progress: bool = False) -> dict:
     """The live wall-clock benchmark of every decoding method (see xsd.decode.bench)."""
     from xsd.decode.bench import bench_decode

@@ -17,11 +17,10 @@ import torch
 
 from xsd import metrics
 from xsd.config import Profile, load_profile
-from xsd.decode.methods import NEEDS_WORKER, Decoder
+from xsd.decode.methods import NEEDS_WORKER, POLICIES, Decoder
 
 BASELINES = ("ar", "ar-loop")
 DRAFTING = ("prompt-lookup", "b1", "l5f", "two-phase")
-POLICIES = ("wait", "degrade")
 
 
 def variants(gammas, policies=POLICIES) -> list[tuple[str, int | None, str | None]]:
@@ -38,7 +37,7 @@ def label(method: str, gamma: int | None, policy: str | None = None) -> str:
     return name if policy is None else f"{name} {policy}"
 
 
-def bench_decode(profile: str | Profile, n: int = 8, gammas=(2, 3, 4), policies=POLICIES,
+def bench_decode(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), policies=POLICIES,
                  max_new_tokens: int | None = None, seed: int = 0, progress: bool = True) -> dict:
     from tqdm import tqdm
 

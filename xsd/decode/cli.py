@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from xsd.decode.names import METHODS, PREFILL_ADAPTERS
+from xsd.decode.names import METHODS, POLICIES, PREFILL_ADAPTERS
 
 
 def add_commands(subparsers) -> None:
@@ -27,9 +27,10 @@ def add_commands(subparsers) -> None:
     decode.add_argument("--gamma", type=int, default=3, help="draft tokens per round (default 3)")
     decode.add_argument("--prefill-adapter", choices=PREFILL_ADAPTERS,
                         help="two-phase: phase-1 adapter (default: the one with most free tokens offline)")
-    decode.add_argument("--policy", choices=("wait", "degrade"), default="wait",
+    decode.add_argument("--policy", choices=POLICIES, default="wait",
                         help="when L5F needs an event state the draft has not produced yet: wait for it "
-                        "(default) or use a zero state")
+                        "(default), use a zero state (degrade), or stop the draft when the target's "
+                        "prefill ends and use zero states from then on (prefill-only)")
     decode.add_argument("--json", action="store_true", help="print JSON (the only output format; kept for scripts)")
     decode.set_defaults(handler=_decode)
 
@@ -53,11 +54,12 @@ def add_bench_decode(group) -> None:
         "per-position acceptance and the ceiling τ·t_decode/(t_verify(γ+1)+γ·t_head).",
     )
     add_profile_argument(bench)
-    bench.add_argument("--n", type=int, default=8, help="test samples (default 8)")
+    bench.add_argument("--n", type=int, default=24, help="test samples (default 24)")
     bench.add_argument("--gammas", type=int, nargs="+", default=[2, 3, 4], help="γ values to sweep")
-    bench.add_argument("--policies", choices=("wait", "degrade"), nargs="+", default=["wait", "degrade"],
+    bench.add_argument("--policies", choices=POLICIES, nargs="+", default=list(POLICIES),
                        help="what l5f and two-phase do when the draft VLM's state is not there yet: wait "
-                            "for it, or degrade (zero row); each is benchmarked (default: both)")
+                            "for it, degrade (zero row), or prefill-only (the draft VLM stops when the "
+                            "target's prefill ends); each is benchmarked (default: all three)")
     bench.add_argument("--max-new-tokens", type=int)
     bench.add_argument("--json", type=Path, required=True, help="where to write the results")
     bench.set_defaults(handler=_bench)

@@ -57,6 +57,11 @@ class DraftWorker:
     def prefill_candidates(self) -> PrefillCandidates:
         return PrefillCandidates(self.candidates, self.ready)
 
+    def release(self) -> None:
+        """Let the current job end early (its rows so far stay readable); `finish` still acknowledges it."""
+        if self.busy:
+            self.stop.value = 1
+
     def finish(self) -> None:
         """Stop the current job and wait until the worker is idle."""
         if not self.busy:

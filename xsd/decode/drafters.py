@@ -4,6 +4,7 @@
   L5F also reads the draft model's states, position by position, from an `EgptFeed`).
 - `PrefillCandidates`: phase 1 — tokens the draft side made while the target was prefilling.
 - `TwoPhaseDrafter`: phase 1, then a head.
+- `StopDraftAfterPrefill`: any of these with the draft VLM stopped once the target's prefill ends.
 """
 from __future__ import annotations
 
@@ -145,6 +146,29 @@ class TwoPhaseDrafter:
 
     def accepted(self, tokens: list[int], states: torch.Tensor) -> None:
         self.head.accepted(tokens, states)
+
+
+class StopDraftAfterPrefill:
+    """A drafter whose draft VLM is stopped when the target's prefill ends (the `prefill-only`
+    policy): phase 1's candidates are taken first, then `release` ends the draft's generation, so
+    the decode phase has the cores to itself and L5F reads zero rows past what the draft made."""
+
+    def __init__(self, drafter, release):
+        self.drafter, self.release = drafter, release
+
+    def first_proposal(self) -> Proposal | None:
+        proposal = self.drafter.first_proposal()
+        self.release()
+        return proposal
+
+    def start(self, first_token: int, first_state: torch.Tensor) -> None:
+        self.drafter.start(first_token, first_state)
+
+    def propose(self, max_tokens: int) -> Proposal:
+        return self.drafter.propose(max_tokens)
+
+    def accepted(self, tokens: list[int], states: torch.Tensor) -> None:
+        self.drafter.accepted(tokens, states)
 
 
 class PromptLookupDrafter:

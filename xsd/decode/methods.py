@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 import torch
 
 from xsd.config import Profile, load_profile
-from xsd.decode.drafters import HeadDrafter, NoDrafts, PromptLookupDrafter, TwoPhaseDrafter
+from xsd.decode.drafters import HeadDrafter, NoDrafts, PromptLookupDrafter, StopDraftAfterPrefill, TwoPhaseDrafter
 from xsd.decode.loop import speculative_generate
 from xsd.decode.target import Target
 
-from xsd.decode.names import METHODS, NEEDS_WORKER, PREFILL_ADAPTERS  # noqa: F401 (re-exported)
+from xsd.decode.names import METHODS, NEEDS_WORKER, POLICIES, PREFILL_ADAPTERS  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -109,11 +109,14 @@ class Decoder:
             return PromptLookupDrafter(inputs["input_ids"][0].tolist(), self.gamma), None
         if method == "b1":
             return HeadDrafter(self.heads["B1"], self.lm_head, self.gamma, temperature, seed=seed), None
-        feed = self.worker.feed(self.policy)
+        if self.policy not in POLICIES:
+            raise ValueError(f"unknown policy {self.policy!r}; choose one of {', '.join(POLICIES)}")
+        feed = self.worker.feed("wait" if self.policy == "wait" else "degrade")
         head = HeadDrafter(self.heads["L5F"], self.lm_head, self.gamma, temperature, feed=feed, seed=seed)
-        if method == "l5f":
-            return head, feed
-        return TwoPhaseDrafter(self.worker.prefill_candidates(), head), feed
+        drafter = head if method == "l5f" else TwoPhaseDrafter(self.worker.prefill_candidates(), head)
+        if self.policy == "prefill-only":
+            drafter = StopDraftAfterPrefill(drafter, self.worker.release)
+        return drafter, feed
 
     @torch.no_grad()
     def _generate(self, method: str, inputs: dict, max_new_tokens: int, temperature: float, seed: int) -> list[int]:

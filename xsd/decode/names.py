@@ -3,3 +3,7 @@
 METHODS = ("ar", "ar-loop", "prompt-lookup", "b1", "l5f", "two-phase")
 NEEDS_WORKER = ("l5f", "two-phase")
 PREFILL_ADAPTERS = ("L1", "L2", "L3", "L4")
+# when L5F needs an event state the draft VLM has not made yet: "wait" for it; "degrade" to a zero
+# row (what L5F saw in training past the end of the draft's answer); "prefill-only": degrade, and
+# stop the draft VLM once the target's prefill ends, so it never competes with the decode phase
+POLICIES = ("wait", "degrade", "prefill-only")
