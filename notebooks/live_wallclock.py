@@ -47,6 +47,7 @@ import pandas as pd
 
 from xsd import costmodel, plotting, results, seeds
 from xsd.config import load_profile
+from xsd.decode.bench import loop_cost
 
 plotting.use_style()
 settings = load_profile(profile)
@@ -69,10 +70,18 @@ for name, m in bench["methods"].items():
         "outside model calls": round(m["outside_forward_fraction"], 3) if "outside_forward_fraction" in m else None,
         "ceiling": round(m["ceiling"], 2) if m.get("ceiling") else None,
         "decode-phase speedup": round(m["decode_speedup"], 2) if "decode_speedup" in m else None,
+        "decode-phase vs ar-loop": round(m["decode_speedup_vs_ar_loop"], 2) if m.get("decode_speedup_vs_ar_loop") else None,
         "share of ceiling": round(m["fraction_of_ceiling"], 2) if m.get("fraction_of_ceiling") else None,
     })
 table = pd.DataFrame(rows).set_index("method")
 table
+
+# %% [markdown]
+# The decode phase is everything after the target's prefill. Its speedup is given twice: over
+# `ar` (Hugging Face `generate`, whose per-step overhead is part of what a user would otherwise
+# pay) and over `ar-loop` (the same loop with no drafts: one target decode step per token, exactly
+# what the ceiling's t_decode times). The share of the ceiling uses the second, so it measures
+# how much of what τ and the per-call costs allow the decoder actually gets.
 
 # %%
 exact = {name: m["exact_match_rate"] for name, m in bench["methods"].items()}
@@ -171,13 +180,17 @@ policy_table.pivot(index="method", columns="policy", values=["speedup vs ar", "�
 # ## 5. Offline proxy beside the live measurement
 #
 # The seeds' proxy (`costmodel.two_phase_speedup`) and the honest cost model
-# (`costmodel.honest_two_phase`), both fed with this run's measured per-call costs and acceptance,
-# next to the speedup the live decoder actually reached. The proxy charges one decode step per
-# round for verifying γ + 1 positions and nothing for the draft VLM; the honest model charges the
-# measured verify cost t_verify(γ + 1), γ head steps, and waits for the draft when it falls behind.
+# (`costmodel.honest_two_phase`), both fed with this run's acceptance and its per-call costs as
+# the loop paid them (`loop_cost`: decode step and verify forwards timed inside the runs of the
+# methods with no draft process), next to the speedup the live decoder actually reached over
+# `ar-loop` — the autoregressive loop those costs describe — and over `ar`. The proxy charges one
+# decode step per round for verifying γ + 1 positions and nothing for the draft VLM; the honest
+# model charges the measured verify cost t_verify(γ + 1), γ head steps, and waits for the draft
+# when it falls behind.
 
 # %% tags=["nbval-ignore-output"]
 costs = bench["costs"]
+t_decode = loop_cost(costs, "1")
 timings = results.stage_timings(settings)
 n_tokens = bench["methods"]["ar"]["tokens"] / bench["methods"]["ar"]["n_samples"]
 compare = []
@@ -189,16 +202,17 @@ for name, m in bench["methods"].items():
     free = m["free_tokens_mean"]
     proxy = costmodel.two_phase_speedup(
         n_tokens=n_tokens, free_tokens=min(free, n_tokens), alpha_decode=max(tau - 1, 0.0), t_vl_prefill=costs["prefill_s"],
-        t_vl_decode=costs["decode_s"], t_adapter=head, t_egpt_prefill=timings["draft"]["prefill_with_vision"] / 1000)
-    verify = costs["verify_s"][str(gamma + 1)]
+        t_vl_decode=t_decode, t_adapter=head, t_egpt_prefill=timings["draft"]["prefill_with_vision"] / 1000)
+    verify = loop_cost(costs, str(gamma + 1))
     waits_for_draft_vlm = m.get("policy") == "wait"  # the other policies never block on it
     honest = costmodel.honest_two_phase(
         n_tokens=n_tokens, free_tokens=free, tau=max(tau, 1.0), gamma=gamma, t_vl_prefill=costs["prefill_s"],
-        t_vl_decode=costs["decode_s"], t_verify_phase1=verify, t_verify=verify, t_head=head,
+        t_vl_decode=t_decode, t_verify_phase1=verify, t_verify=verify, t_head=head,
         t_egpt_prefill=timings["draft"]["prefill_with_vision"] / 1000,
         t_egpt_decode=timings["draft"]["decode_per_token"] / 1000 if waits_for_draft_vlm else 0.0)
     compare.append({"method": name, "seeds' proxy": round(proxy, 2), "honest model": round(honest["speedup"], 2),
-                    "live": round(m["speedup_vs_ar"], 2), "draft-bound rounds": honest["draft_bound"]})
+                    "live vs ar-loop": round(bench["methods"]["ar-loop"]["wall_s"] / m["wall_s"], 2),
+                    "live vs ar": round(m["speedup_vs_ar"], 2), "draft-bound rounds": honest["draft_bound"]})
 pd.DataFrame(compare).set_index("method")
 
 # %% [markdown]
@@ -231,8 +245,8 @@ print(f"ahead of b1 ({b1_name}, {b1['speedup_vs_ar']:.2f}×): {two_phase['speedu
       f"ahead of prompt-lookup ({lookup_name}, {lookup['speedup_vs_ar']:.2f}×): "
       f"{two_phase['speedup_vs_ar'] > lookup['speedup_vs_ar']}")
 print(f"time outside model calls in {two_phase_name}: {two_phase['outside_forward_fraction']:.1%}")
-print(f"{two_phase_name}: decode-phase speedup {fmt(two_phase['decode_speedup'], '.2f')}× against a ceiling of "
-      f"{fmt(two_phase['ceiling'], '.2f')}× ({fmt(two_phase['fraction_of_ceiling'], '.0%')})")
+print(f"{two_phase_name}: decode-phase speedup over ar-loop {fmt(two_phase['decode_speedup_vs_ar_loop'], '.2f')}× "
+      f"against a ceiling of {fmt(two_phase['ceiling'], '.2f')}× ({fmt(two_phase['fraction_of_ceiling'], '.0%')})")
 print(f"the draft VLM kept L5F waiting {two_phase['egpt_wait_s'] * 1000 / two_phase['n_samples']:.1f} ms per sample; "
       f"event states missing (zero-filled): {two_phase['egpt_missing']}")
 print(f"seeds' offline estimate for comparison: {seeds.TWO_PHASE_CONFIGS[2]['speedup']}× (L3+L5F, never measured live)")

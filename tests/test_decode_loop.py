@@ -257,3 +257,43 @@ def test_target_slowdown_compares_measured_calls_with_their_isolated_costs():
     slowdown = target_slowdown(stats, costs)
     assert slowdown["prefill"] == pytest.approx(1.5)
     assert slowdown["verify"] == pytest.approx(2.0)
+
+
+def test_share_of_ceiling_is_measured_against_the_loop_without_drafts():
+    from xsd.decode.bench import summarise
+
+    costs = {"prefill_s": 0.05, "decode_s": 0.01, "verify_s": {"1": 0.01, "2": 0.012, "3": 0.015},
+             "head_step_s": {"B1": 0.001}}
+
+    def stats(total_s, rounds, proposed):
+        return {"prefill_s": 0.05, "draft_s": 0.0, "verify_s": total_s - 0.05, "other_s": 0.0, "total_s": total_s,
+                "emitted_per_round": rounds, "accepted_per_round": [n - 1 for n in rounds],
+                "proposed_per_round": proposed, "target_forwards": len(rounds), "free_tokens": 0}
+
+    runs = []
+    for sample in ("a", "b"):
+        runs += [{"label": "ar", "sample": sample, "wall_s": 0.2, "tokens": [1] * 9, "gamma": None, "policy": None,
+                  "method": "ar", "stats": {}},
+                 {"label": "ar-loop", "sample": sample, "wall_s": 0.15, "tokens": [1] * 9, "gamma": None,
+                  "policy": None, "method": "ar-loop", "stats": stats(0.13, [1] * 8, [0] * 8)},
+                 {"label": "b1@2", "sample": sample, "wall_s": 0.1, "tokens": [1] * 9, "gamma": 2, "policy": None,
+                  "method": "b1", "stats": stats(0.09, [3, 3, 2], [2, 2, 2])}]
+    b1 = summarise(runs, costs)["b1@2"]
+    assert b1["decode_speedup_vs_ar_loop"] == pytest.approx(0.08 / 0.04)     # decode phases: 80 ms vs 40 ms
+    assert b1["ceiling"] == pytest.approx((8 / 3) * 0.01 / (0.015 + 2 * 0.001))
+    assert b1["fraction_of_ceiling"] == pytest.approx(2.0 / b1["ceiling"])
+    assert b1["decode_speedup"] == pytest.approx((0.4 - 2 * 0.05) / 0.08)   # over ar, generate's overhead and all
+
+
+def test_in_loop_costs_come_from_the_rounds_of_methods_without_a_draft_process():
+    from xsd.decode.bench import in_loop_costs
+
+    def run(method, proposed, seconds):
+        return {"method": method, "stats": {"proposed_per_round": proposed, "verify_s_per_round": seconds}}
+
+    runs = [run("ar-loop", [0, 0, 0], [0.010, 0.012, 0.011]), run("b1", [2, 2, 0], [0.020, 0.022, 0.013]),
+            run("l5f", [2, 2], [0.5, 0.5])]  # beside the draft process: not counted
+    costs = in_loop_costs(runs)
+    assert costs["decode_s"] == pytest.approx(0.0115)  # median of 10, 11, 12, 13 ms
+    assert costs["verify_s"] == {"1": pytest.approx(0.0115), "3": pytest.approx(0.021)}
+    assert costs["forwards"] == {"1": 4, "3": 2}

@@ -78,7 +78,8 @@ def decode_benchmark(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), poli
     profile = _profile(profile)
     ensure_adapters(profile, progress=progress)
     key = {"models": _models_key(profile), "adapters": [str(adapter_dir(profile, n_)) for n_ in ("B1", "L5F")],
-           "n": n, "gammas": list(gammas), "policies": list(policies), "extract": profile.extract}
+           "n": n, "gammas": list(gammas), "policies": list(policies), "extract": profile.extract,
+           "format": 2}  # bump when the benchmark's output changes (2: in-loop per-call costs)
     return cached_json(profile, "decode_benchmark", key,
                        lambda: bench_decode(profile, n=n, gammas=tuple(gammas), policies=tuple(policies), progress=progress),
                        refresh)

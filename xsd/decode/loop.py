@@ -51,6 +51,7 @@ class DecodeStats:
     rounds: list[int] = field(default_factory=list)    # drafts accepted in each verify forward
     proposed: list[int] = field(default_factory=list)  # drafts proposed in each verify forward
     emitted: list[int] = field(default_factory=list)   # tokens emitted by each verify forward
+    verify_times: list[float] = field(default_factory=list)  # seconds of each verify forward (+ crop)
 
     @property
     def target_forwards(self) -> int:
@@ -72,6 +73,7 @@ class DecodeStats:
             "other_s": self.other_s, "total_s": self.total_s, "free_tokens": self.free_tokens,
             "target_forwards": self.target_forwards, "tau": self.tau, "accepted_per_round": self.rounds,
             "proposed_per_round": self.proposed, "emitted_per_round": self.emitted,
+            "verify_s_per_round": self.verify_times,
         }
 
 
@@ -143,7 +145,8 @@ def speculative_generate(target: Target, inputs: dict, drafter: Drafter, max_new
         row_logits, hidden = target.forward([tokens[-1], *proposal.tokens], cache)
         n, following = verify(row_logits, proposal, temperature, generator)
         Target.crop(cache, prompt_length + len(tokens) + n)
-        stats.verify_s += time.perf_counter() - tock
+        stats.verify_times.append(time.perf_counter() - tock)
+        stats.verify_s += stats.verify_times[-1]
         stats.draft_s += tock - tick
         emitted = _stop_at_eos(proposal.tokens[:n] + [following], eos_token_id)[:budget]
         stats.rounds.append(n)
