@@ -27,6 +27,7 @@
 profile = "mini"
 accuracy_limit = 40  # questions per type and model in the accuracy table (0: the whole test split)
 timing_repeats = 10  # timed repeats per stage (median reported)
+choice_limit = 40  # questions per type, split and model in the fact-choice table (0: all)
 
 # %%
 import matplotlib.pyplot as plt
@@ -165,6 +166,40 @@ else:
 if report is not None:
     towers = pd.DataFrame({side: r["tower"]["test_accuracy"] for side, r in report["sides"].items()})
     display(towers.round(2))
+
+# %% [markdown]
+# Reading or remembering? A generated answer fails as soon as it names the wrong class, so the
+# accuracy above mixes two skills. Here each model is instead shown its own reference answer with
+# the fact filled in by every possible value ("The car is red.", "The car is blue.", ...) and
+# chooses the one it finds likeliest (`xsd.models.fact_choice`). It needs to name nothing, only to
+# know the fact. On clips it was tuned on (train) against clips it never saw (test): a model that
+# reads the visual tokens chooses equally well on both; one that memorised its training clips
+# chooses better on those. Chance is one over the number of values.
+
+# %% tags=["nbval-ignore-output"]
+choice = results.fact_choice(settings, limit=choice_limit or None)
+rows = [{"model": side, "question": qtype, "train": choice[side]["train"][qtype]["accuracy"],
+         "test": choice[side]["test"][qtype]["accuracy"], "chance": scores["chance"], "n (test)": scores["n"]}
+        for side in ("draft", "target") for qtype, scores in choice[side]["test"].items()]
+choice_table = pd.DataFrame(rows).set_index(["model", "question"])
+display(choice_table.round(2))
+
+# %% tags=["nbval-ignore-output"]
+fig, ax = plt.subplots(figsize=(8, 3))
+labels = [f"{m}\n{q}" for m, q in choice_table.index]
+x = range(len(labels))
+ax.bar([i - 0.2 for i in x], choice_table["train"], width=0.4, label="train clips (seen in tuning)")
+ax.bar([i + 0.2 for i in x], choice_table["test"], width=0.4, label="test clips")
+ax.scatter(list(x), choice_table["chance"], marker="_", s=400, color="black", label="chance", zorder=3)
+ax.set_xticks(list(x), labels, fontsize=8)
+ax.set_ylabel("fact chosen correctly")
+ax.set_ylim(0, 1)
+ax.set_title(f"teacher-forced fact choice, {profile} models")
+ax.legend(fontsize=8, loc="upper right")
+print("figure:", plotting.save(fig, "world_fact_choice"))
+for side in ("draft", "target"):
+    gaps = {q: choice[side]["train"][q]["accuracy"] - choice[side]["test"][q]["accuracy"] for q in choice[side]["test"]}
+    print(f"{side}: train minus test, per question type: " + ", ".join(f"{q} {g:+.2f}" for q, g in gaps.items()))
 
 # %% [markdown]
 # ## 5. Where the time goes

@@ -68,6 +68,18 @@ def model_accuracy(profile: str | Profile, limit: int | None = 40, progress: boo
     return evaluate_profile(profile, limit=limit)
 
 
+def fact_choice(profile: str | Profile, limit: int | None = 40, refresh: bool = False, progress: bool = False) -> dict:
+    """Both models' teacher-forced choice of a fact on the train and the test split
+    (see xsd.models.fact_choice): reading against remembering."""
+    from xsd.models.fact_choice import train_and_test_choice
+    from xsd.pipeline import ensure_models
+
+    profile = _profile(profile)
+    ensure_models(profile, progress)
+    key = {"models": _models_key(profile), "limit": limit}
+    return cached_json(profile, "fact_choice", key, lambda: train_and_test_choice(profile, limit), refresh)
+
+
 def decode_benchmark(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), policies=POLICIES,
                      refresh: bool = False, progress: bool = False) -> dict:
     """The live wall-clock benchmark of every decoding method (see xsd.decode.bench)."""
