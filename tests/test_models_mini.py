@@ -205,3 +205,20 @@ def test_sample_targets_give_rgb_motion_per_clip_and_none_for_events():
     assert rgb["lane2_class"] == [3, 3]
     event = mini_training.sample_targets(truth, (0,), mini_training.SPECS["draft"], bins=6)
     assert not any(name.endswith("motion") for name in event) and event["count"] == [0]
+
+
+def test_tuning_scenes_come_with_questions_answered_from_the_sides_own_view():
+    from xsd.world import qa
+    from xsd.world.scene import COLOURS
+
+    profile = load_profile("smoke")
+    for side, shape in (("draft", (1, 64, 64, 3)), ("target", (8, 64, 64, 3))):
+        spec = mini_training.SPECS[side]
+        scenes = list(mini_training.scene_conversations(profile, spec))
+        assert [key for key, _, _ in scenes] == [f"pretraining/{i}" for i in range(profile.models.train.tune_scenes)]
+        for key, frames, turns in scenes:
+            assert frames.shape == shape and len(turns) == len(qa.QTYPES)
+            if side == "draft":  # the event style: no colour, no lighting
+                assert not any(colour in answer.split() for _, answer in turns for colour in COLOURS)
+        again = list(mini_training.scene_conversations(profile, spec))
+        assert [t for _, _, t in again] == [t for _, _, t in scenes]

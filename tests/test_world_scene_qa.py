@@ -80,6 +80,29 @@ def test_answers_are_restricted_to_what_each_modality_observes():
         assert not any(colour in q["answer_event"].lower().split() for colour in S.COLOURS)
 
 
+@pytest.mark.parametrize("lighting", ["day", "night"])
+def test_one_views_questions_state_that_views_facts(lighting):
+    for seed in range(20):
+        for style in qa.STYLES:
+            questions = qa.view_questions(truth(lighting), style, np.random.default_rng(seed))
+            assert [q["qtype"] for q in questions] == list(qa.QTYPES)
+            for q in questions:
+                assert qa.grade(q["answer"], q["facts"]), (q["answer"], q["facts"])
+                assert q["facts"] == qa.facts(q["qtype"], qa.view(truth(lighting), style), q["facts"].get("class"))
+
+
+def test_one_views_questions_need_only_that_sensors_truth():
+    """A scene rendered for the camera alone has no event fields; its video questions still work."""
+    rgb_only = truth("day")
+    for agent in rgb_only["agents"]:
+        for key in ("events_time", "events_count", "event_visible"):
+            del agent[key]
+    by_type = {q["qtype"]: q for q in qa.view_questions(rgb_only, "video", np.random.default_rng(0))}
+    assert by_type["count"]["facts"] == {"count": 2} and "two road users" in by_type["count"]["answer"]
+    event = {q["qtype"]: q for q in qa.view_questions(truth("day"), "event", np.random.default_rng(0))}
+    assert event["count"]["facts"] == {"count": 1} and event["lighting"]["facts"] == {"lighting": None}
+
+
 def test_colour_needs_light():
     agent = truth()["agents"][:1]
     seed = next(s for s in range(50) if "car" in

@@ -42,6 +42,8 @@ class TrainConfig:
     tune_turns: int = 1        # question/answer turns per stage-C conversation (one clip, loss on every answer)
     pretrain_scenes: int | dict[str, int] = 0  # extra stage-A scenes from the world's generator
                                                # (xsd.world.pretraining); one number or per side
+    tune_scenes: int | dict[str, int] = 0      # of those scenes, how many stage C also tunes on, with
+                                               # questions answered from the side's own view
     position_bins: int = 6     # stage A classifies each lane's x into bins (multiples of 1/6 hold 1/3 and 2/3)
     threads: int = 1
     log_every: int = 50

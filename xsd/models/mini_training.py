@@ -9,7 +9,9 @@ Per side (draft = EventGPT on event frames, target = Video-LLaVA on RGB video fr
      world's data, questions and splits are untouched). The 240 train scenes alone are
      memorised. Draft samples are single event frames; target samples are a clip's first and
      last video frame, with per-clip motion heads besides the per-frame ones;
-  B. `features`: the frozen tower encodes every train clip once (the layer its VLM reads);
+  B. `features`: the frozen tower encodes every train clip once (the layer its VLM reads), and
+     the first `tune_scenes` pretraining scenes with their questions answered from the side's
+     own view (`qa.view_questions`);
   C. `tune`: projector + LLM learn from the cached features, in the side's own answer style, from
      every question of a clip packed behind its visual tokens, each turn seeing only those and
      itself (`train.conversation_batch`), loss on answer tokens only.
@@ -55,11 +57,12 @@ class SideSpec:
     modality: str        # dense_targets' modality of the tower's frames
     feature_layer: int   # the tower layer the VLM reads (EventGPT: last; Video-LLaVA: second to last)
     answer_style: str    # Sample attribute with this side's reference answers
+    view: str            # the modality view (xsd.world.qa.view) those answers come from
 
 
 SPECS = {
-    "draft": SideSpec("draft", "event", -1, "answer_event"),
-    "target": SideSpec("target", "rgb", -2, "answer_video"),
+    "draft": SideSpec("draft", "event", -1, "answer_event", "event"),
+    "target": SideSpec("target", "rgb", -2, "answer_video", "video"),
 }
 
 
@@ -467,7 +470,9 @@ def load_tower_into(model, directory: Path, spec: SideSpec) -> None:
 @staged("features")
 @torch.no_grad()
 def cache_features(profile, spec, directory, folder, log, stop):
-    """Tower features [frames, tokens, C] of every train clip, at the layer the VLM reads."""
+    """Tower features [frames, tokens, C] at the layer the VLM reads, of every train clip and
+    of the first `tune_scenes` pretraining scenes, whose questions are answered here from the
+    side's view (the world's 720 train clips alone are memorised by the LLM, as by the tower)."""
     from xsd.models.pixels import clip_pixels
     from xsd.world.dataset import WorldDataset
 
@@ -479,9 +484,30 @@ def cache_features(profile, spec, directory, folder, log, stop):
     features = {}
     for frames, sample in clip_frames(dataset, spec):
         features[f"{sample.seq}/{sample.clip}"] = tower.features(clip_pixels(frames, models.image_size)).half()
+    conversations = {}
+    for key, frames, turns in scene_conversations(profile, spec):
+        features[key] = tower.features(clip_pixels(frames, models.image_size)).half()
+        conversations[key] = turns
     save_atomic(features, folder / "features.pt")
-    log(f"stage B: cached features of {len(features)} clips")
-    return {"clips": len(features)}
+    write_json_atomic(folder / "scene_conversations.json", conversations)
+    log(f"stage B: cached features of {len(features)} clips ({len(conversations)} of them pretraining scenes)")
+    return {"clips": len(features), "scenes": len(conversations)}
+
+
+def scene_conversations(profile: Profile, spec: SideSpec):
+    """(key, frames the VLM reads, [(question, answer)]) of the side's stage-C pretraining scenes."""
+    from xsd.models.config import per_side
+    from xsd.world.pretraining import pretraining_clip
+    from xsd.world.qa import view_questions
+    from xsd.world.video import TARGET_FRAMES
+
+    models = profile.models
+    for index in range(per_side(models.train.tune_scenes, spec.name)):
+        clip = pretraining_clip(profile.world, profile.seed, index, spec.modality,
+                                event_slices=models.event_frames, video_frames=range(TARGET_FRAMES))
+        rng = np.random.default_rng([profile.seed, index, SIDES.index(spec.name)])
+        turns = [(q["question"], q["answer"]) for q in view_questions(clip["truth"], spec.view, rng)]
+        yield f"pretraining/{index}", clip["frames"], turns
 
 
 # -- stage C: projector + LLM instruction tuning ----------------------------------------------------
@@ -504,8 +530,8 @@ def side_model(profile: Profile, spec: SideSpec, directory: Path):
     return model, tokenizer
 
 
-def clip_conversations(profile: Profile, spec: SideSpec) -> tuple[list[str], list[list[tuple[str, str]]]]:
-    """Train clips and, per clip, its (question, answer in this side's style) pairs."""
+def clip_conversations(profile: Profile, spec: SideSpec, directory: Path) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    """Train clips and pretraining scenes, and per clip its (question, answer in this side's style) pairs."""
     from xsd.world.dataset import WorldDataset
 
     dataset = WorldDataset(world_root(profile), "train")
@@ -513,6 +539,8 @@ def clip_conversations(profile: Profile, spec: SideSpec) -> tuple[list[str], lis
     for sample in dataset:
         by_clip.setdefault(f"{sample.seq}/{sample.clip}", []).append(
             (sample.question, getattr(sample, spec.answer_style)))
+    scenes = json.loads((directory / f"{spec.name}_features" / "scene_conversations.json").read_text())
+    by_clip.update({key: [tuple(turn) for turn in turns] for key, turns in scenes.items()})
     keys = sorted(by_clip)
     return keys, [by_clip[k] for k in keys]
 
@@ -534,7 +562,7 @@ def tune_llm(profile, spec, directory, folder, log, stop):
     model, tokenizer = side_model(profile, spec, directory)
     train.freeze_for_tuning(model)
     features = torch.load(directory / f"{spec.name}_features" / "features.pt", weights_only=True)
-    keys, qa = clip_conversations(profile, spec)
+    keys, qa = clip_conversations(profile, spec, directory)
     log(f"stage C: projector + LLM on {len(keys)} clips, {cfg.tune_turns} turns × {cfg.tune_batch} per step")
 
     def loss_of_step(step: int) -> torch.Tensor:

@@ -146,14 +146,9 @@ def facts(qtype: str, v: dict, cls: str | None = None) -> dict:
 def make_questions(truth: dict, rng: np.random.Generator) -> list[dict]:
     """The 10 questions of a clip, with facts per view and answers in both styles."""
     views = {m: view(truth, m) for m in ("truth", "event", "video")}
-    present = sorted({a["class"] for a in truth["agents"]})
     out = []
     for qtype in QTYPES:
-        cls = _pick_class(rng, present) if qtype in ("count_class", "presence", "direction",
-                                                     "colour", "position") else None
-        n_of_class = sum(a["class"] == cls for a in truth["agents"])
-        ref = f"nearest {cls}" if n_of_class > 1 else cls
-        question = _choice(rng, QUESTIONS[qtype]).format(cls=cls, plural=PLURAL.get(cls, ""), ref=ref)
+        question, cls, ref = ask(qtype, truth, rng)
         key = facts(qtype, views["truth"], cls)
         per_view = {m: facts(qtype, views[m], cls) for m in STYLES}
         out.append({
@@ -164,6 +159,29 @@ def make_questions(truth: dict, rng: np.random.Generator) -> list[dict]:
             "answerable_by": [m for m in STYLES if per_view[m] == key],
         })
     return out
+
+
+def view_questions(truth: dict, style: str, rng: np.random.Generator) -> list[dict]:
+    """The 10 questions of a clip answered from one modality's view only, in its style: for
+    generator scenes rendered for one sensor, whose truth lacks the other sensor's fields."""
+    v = view(truth, style)
+    out = []
+    for qtype in QTYPES:
+        question, cls, ref = ask(qtype, truth, rng)
+        stated = facts(qtype, v, cls)
+        out.append({"qtype": qtype, "question": question, "facts": stated,
+                    "answer": answer(qtype, stated, style, rng, v, ref)})
+    return out
+
+
+def ask(qtype: str, truth: dict, rng) -> tuple[str, str | None, str | None]:
+    """(question, the class it names, how it refers to that class) for one question type."""
+    present = sorted({a["class"] for a in truth["agents"]})
+    cls = _pick_class(rng, present) if qtype in ("count_class", "presence", "direction",
+                                                 "colour", "position") else None
+    n_of_class = sum(a["class"] == cls for a in truth["agents"])
+    ref = f"nearest {cls}" if n_of_class > 1 else cls
+    return _choice(rng, QUESTIONS[qtype]).format(cls=cls, plural=PLURAL.get(cls, ""), ref=ref), cls, ref
 
 
 def answer(qtype: str, f: dict, style: str, rng, v: dict, ref: str | None = None) -> str:
