@@ -174,7 +174,10 @@ if report is not None:
 # chooses the one it finds likeliest (`xsd.models.fact_choice`). It needs to name nothing, only to
 # know the fact. On clips it was tuned on (train) against clips it never saw (test): a model that
 # reads the visual tokens chooses equally well on both; one that memorised its training clips
-# chooses better on those. Chance is one over the number of values.
+# chooses better on those. Chance is one over the number of values. Stage C can also tune on fresh
+# scenes from the world's generator (`tune_scenes` in the profile), which leaves nothing to
+# memorise; the comments in `xsd/profiles/mini.yaml` record what that did within the mini budget
+# and with three times the tuning steps.
 
 # %% tags=["nbval-ignore-output"]
 choice = results.fact_choice(settings, limit=choice_limit or None)
