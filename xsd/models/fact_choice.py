@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import torch
 
+from xsd.models.evaluate import MODALITY as VIEW  # the view whose facts and answer style a side has
 from xsd.world.qa import MOTION, POSITION
 from xsd.world.scene import COLOURS
-
-VIEW = {"draft": "event", "target": "video"}
 
 
 def alternatives(side: str) -> dict[str, dict[str, str]]:
