@@ -103,3 +103,17 @@ def test_alignment_output_can_be_dropped():
     head = create_adapter("L5", H, heads=4, align=False)
     _, aligned = head(*_inputs("L5"))
     assert aligned is None
+
+
+@pytest.mark.parametrize("name", NEXT_STATE)
+def test_next_state_is_the_forward_prediction_step_by_step(name):
+    """What a drafter calls (`next_state`, one position at a time through the cache) is the
+    trained forward's next-state output."""
+    torch.manual_seed(0)
+    adapter = create_adapter(name, H, heads=4).eval()
+    inputs = _inputs(name, batch=1)
+    full, _ = adapter(*inputs)
+    cache = KVCache()
+    steps = [adapter.next_state(*(x[:, :3] for x in inputs), cache=cache)]
+    steps += [adapter.next_state(*(x[:, t:t + 1] for x in inputs), cache=cache) for t in range(3, 9)]
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=1e-5)

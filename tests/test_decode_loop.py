@@ -297,3 +297,18 @@ def test_in_loop_costs_come_from_the_rounds_of_methods_without_a_draft_process()
     assert costs["decode_s"] == pytest.approx(0.0115)  # median of 10, 11, 12, 13 ms
     assert costs["verify_s"] == {"1": pytest.approx(0.0115), "3": pytest.approx(0.021)}
     assert costs["forwards"] == {"1": 4, "3": 2}
+
+
+def test_benchmark_samples_keep_only_the_asked_question_types():
+    from types import SimpleNamespace
+
+    from xsd.decode.bench import benchmark_samples
+
+    samples = [SimpleNamespace(id=f"s{i}", qtype=("describe", "count", "colour")[i % 3]) for i in range(30)]
+    dataset = SimpleNamespace(samples=samples)
+    chosen = benchmark_samples(dataset, 4, seed=1, qtypes=("describe",))
+    assert len(chosen) == 4 and {s.qtype for s in chosen} == {"describe"}
+    assert [s.id for s in chosen] == [s.id for s in benchmark_samples(dataset, 4, seed=1, qtypes=("describe",))]
+    assert len(benchmark_samples(dataset, 50, seed=1, qtypes=("describe", "count"))) == 20  # all there are
+    with pytest.raises(ValueError, match="question type lighting"):
+        benchmark_samples(dataset, 4, seed=1, qtypes=("lighting",))

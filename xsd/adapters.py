@@ -20,6 +20,7 @@ has 8.4M (4096 → 1024 → 4096), not the 16.8M the seeds report for that archi
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -74,12 +75,18 @@ class Bottleneck(nn.Module):
 
 def rotary(x: torch.Tensor, start: int) -> torch.Tensor:
     """Rotary position embedding of x [B, heads, T, d] for positions start..start+T−1."""
-    d = x.shape[-1]
-    inverse = 1.0 / (10000 ** (torch.arange(0, d, 2, dtype=torch.float32, device=x.device) / d))
-    angles = torch.arange(start, start + x.shape[2], dtype=torch.float32, device=x.device)[:, None] * inverse
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    cos, sin = _rotary_angles(x.shape[-1], start, x.shape[2], x.dtype, x.device)
     even, odd = x[..., 0::2], x[..., 1::2]
     return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rotary_angles(d: int, start: int, length: int, dtype: torch.dtype, device: torch.device):
+    """cos and sin [T, d/2] of the rotary angles; cached because a drafting head asks for the
+    same few (start, length) pairs at every step, where rebuilding them cost a third of the step."""
+    inverse = 1.0 / (10000 ** (torch.arange(0, d, 2, dtype=torch.float32, device=device) / d))
+    angles = torch.arange(start, start + length, dtype=torch.float32, device=device)[:, None] * inverse
+    return angles.cos().to(dtype), angles.sin().to(dtype)
 
 
 class CausalSelfAttention(nn.Module):
@@ -98,8 +105,8 @@ class CausalSelfAttention(nn.Module):
         q, k = rotary(q, start), rotary(k, start)
         if cache is not None:
             k, v = cache.append(k, v)
-        # new queries see every cached key and the new keys up to themselves
-        mask = torch.ones(length, k.shape[2], dtype=torch.bool, device=x.device).tril(k.shape[2] - length)
+        # new queries see every cached key and the new keys up to themselves (a single new query: all)
+        mask = None if length == 1 else torch.ones(length, k.shape[2], dtype=torch.bool, device=x.device).tril(k.shape[2] - length)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.out(y.transpose(1, 2).reshape(batch, length, hidden))
 
@@ -190,7 +197,8 @@ class NextStateHead(nn.Module):
     """A causal transformer predicting h_vl[t+1] at position t, plus an alignment output for
     h_vl[t] (the dual objective; `align=False` drops it).
 
-    `forward` returns (next_state, aligned); `aligned` is None without the alignment output.
+    `forward(*streams)` returns (next_state, aligned); `aligned` is None without the alignment
+    output. A drafter needs only `next_state(*streams)`, which skips the alignment output.
     """
 
     name = ""
@@ -205,8 +213,16 @@ class NextStateHead(nn.Module):
         self.norm = nn.LayerNorm(hidden_size)
         self.align = Bottleneck(hidden_size, bottleneck or hidden_size // 16) if align else None
 
-    def trunk(self, x: torch.Tensor, cache: KVCache | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        y = self.norm(self.block(self.inp(x), cache))
+    def fuse(self, *streams: torch.Tensor) -> torch.Tensor:
+        """The trunk's input from the head's streams (in the order of `streams`)."""
+        (only,) = streams
+        return only
+
+    def next_state(self, *streams: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        return self.norm(self.block(self.inp(self.fuse(*streams)), cache))
+
+    def forward(self, *streams: torch.Tensor, cache: KVCache | None = None):
+        y = self.next_state(*streams, cache=cache)
         return y, (self.align(y) if self.align is not None else None)
 
 
@@ -215,17 +231,11 @@ class L5(NextStateHead):
 
     name, streams = "L5", ("egpt",)
 
-    def forward(self, h_egpt: torch.Tensor, cache: KVCache | None = None):
-        return self.trunk(h_egpt, cache)
-
 
 class B1(NextStateHead):
     """The same-model EAGLE baseline: L5's architecture reading the target's own states."""
 
     name, streams = "B1", ("vl",)
-
-    def forward(self, h_vl: torch.Tensor, cache: KVCache | None = None):
-        return self.trunk(h_vl, cache)
 
 
 class L5F(NextStateHead):
@@ -243,10 +253,9 @@ class L5F(NextStateHead):
         self.from_vl = nn.Linear(hidden_size, hidden_size)
         self.gate = nn.Linear(2 * hidden_size, hidden_size)
 
-    def forward(self, h_egpt: torch.Tensor, h_vl: torch.Tensor, cache: KVCache | None = None):
+    def fuse(self, h_egpt: torch.Tensor, h_vl: torch.Tensor) -> torch.Tensor:
         gate = torch.sigmoid(self.gate(torch.cat([h_egpt, h_vl], dim=-1)))
-        fused = h_vl + gate * self.from_egpt(h_egpt) + (1 - gate) * self.from_vl(h_vl)
-        return self.trunk(fused, cache)
+        return h_vl + gate * self.from_egpt(h_egpt) + (1 - gate) * self.from_vl(h_vl)
 
 
 # -- token-level adapter --------------------------------------------------------------------------

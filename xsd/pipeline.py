@@ -73,6 +73,7 @@ def prepare_book(profile: str | Profile, progress: bool = True) -> list[tuple[st
     notebooks that `xsd book` executes find their inputs cached. Returns (step, seconds) of this
     run: a step already cached takes a fraction of a second."""
     from xsd import adapter_eval, results, token_level
+    from xsd.decode.bench import LONG_ANSWER_SAMPLES, LONG_ANSWERS
 
     profile = _profile(profile)
     steps = [
@@ -85,6 +86,8 @@ def prepare_book(profile: str | Profile, progress: bool = True) -> list[tuple[st
         ("adapter evaluation", lambda: adapter_eval.evaluate_profile(profile, progress=progress)),
         ("token-level study", lambda: token_level.token_level_study(profile, progress=progress)),
         ("decode benchmark", lambda: results.decode_benchmark(profile, progress=progress)),
+        ("decode benchmark, long answers", lambda: results.decode_benchmark(
+            profile, n=LONG_ANSWER_SAMPLES, qtypes=LONG_ANSWERS, progress=progress)),
     ]
     took = []
     for index, (name, step) in enumerate(steps, 1):

@@ -81,8 +81,9 @@ def fact_choice(profile: str | Profile, limit: int | None = 40, refresh: bool = 
 
 
 def decode_benchmark(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), policies=POLICIES,
-                     refresh: bool = False, progress: bool = False) -> dict:
-    """The live wall-clock benchmark of every decoding method (see xsd.decode.bench)."""
+                     qtypes: tuple[str, ...] = (), refresh: bool = False, progress: bool = False) -> dict:
+    """The live wall-clock benchmark of every decoding method (see xsd.decode.bench), on n test
+    samples of every question type, or of the types `qtypes` only."""
     from xsd.decode.bench import bench_decode
     from xsd.pipeline import ensure_adapters
     from xsd.train_adapters import adapter_dir
@@ -90,10 +91,14 @@ def decode_benchmark(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), poli
     profile = _profile(profile)
     ensure_adapters(profile, progress=progress)
     key = {"models": _models_key(profile), "adapters": [str(adapter_dir(profile, n_)) for n_ in ("B1", "L5F")],
-           "n": n, "gammas": list(gammas), "policies": list(policies), "extract": profile.extract,
-           "format": 2}  # bump when the benchmark's output changes (2: in-loop per-call costs)
+           "n": n, "gammas": list(gammas), "policies": list(policies), "qtypes": list(qtypes),
+           "extract": profile.extract,
+           # bump when the benchmark's output or the decoder's speed changes (2: in-loop per-call
+           # costs; 3: heads skip their alignment output and rebuilt rotary tables when drafting)
+           "format": 3}
     return cached_json(profile, "decode_benchmark", key,
-                       lambda: bench_decode(profile, n=n, gammas=tuple(gammas), policies=tuple(policies), progress=progress),
+                       lambda: bench_decode(profile, n=n, gammas=tuple(gammas), policies=tuple(policies),
+                                            qtypes=tuple(qtypes), progress=progress),
                        refresh)
 
 

@@ -61,6 +61,9 @@ def add_bench_decode(group) -> None:
                             "for it, degrade (zero row), or prefill-only (the draft VLM stops when the "
                             "target's prefill ends); each is benchmarked (default: all three)")
     bench.add_argument("--max-new-tokens", type=int)
+    bench.add_argument("--qtypes", nargs="+", default=[], metavar="QTYPE",
+                       help="only test samples of these question types (e.g. describe, the longest answers); "
+                            "default: every type")
     bench.add_argument("--json", type=Path, required=True, help="where to write the results")
     bench.set_defaults(handler=_bench)
 
@@ -100,7 +103,7 @@ def _bench(args) -> int:
     from xsd.decode.bench import bench_decode
 
     result = bench_decode(args.profile, n=args.n, gammas=tuple(args.gammas), policies=tuple(args.policies),
-                          max_new_tokens=args.max_new_tokens)
+                          max_new_tokens=args.max_new_tokens, qtypes=tuple(args.qtypes))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
     for name, entry in result["methods"].items():

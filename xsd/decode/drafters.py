@@ -85,12 +85,10 @@ class HeadDrafter:
     def _step(self, states: torch.Tensor, position: int) -> torch.Tensor:
         vl = states[None].to(self.lm_head.dtype)
         if self.head.streams == ("vl",):
-            out, _ = self.head(vl, cache=self.cache)
-        else:
-            egpt = torch.stack([self.feed.get(position + i) for i in range(states.shape[0])])[None]
-            args = (egpt.to(vl.dtype),) if self.head.streams == ("egpt",) else (egpt.to(vl.dtype), vl)
-            out, _ = self.head(*args, cache=self.cache)
-        return out[0, -1]
+            return self.head.next_state(vl, cache=self.cache)[0, -1]
+        egpt = torch.stack([self.feed.get(position + i) for i in range(states.shape[0])])[None].to(vl.dtype)
+        args = (egpt,) if self.head.streams == ("egpt",) else (egpt, vl)
+        return self.head.next_state(*args, cache=self.cache)[0, -1]
 
     @torch.no_grad()
     def propose(self, max_tokens: int) -> Proposal:
