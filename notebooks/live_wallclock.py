@@ -307,6 +307,10 @@ print(f"{two_phase_name}: decode-phase speedup over ar-loop {fmt(two_phase['deco
       f"against a ceiling of {fmt(two_phase['ceiling'], '.2f')}× ({fmt(two_phase['fraction_of_ceiling'], '.0%')})")
 print(f"the draft VLM kept L5F waiting {two_phase['egpt_wait_s'] * 1000 / two_phase['n_samples']:.1f} ms per sample; "
       f"event states missing (zero-filled): {two_phase['egpt_missing']}")
+for gamma in bench["gammas"]:
+    fused = max((m["tau"], k) for k, m in bench["methods"].items() if k.startswith(f"l5f@{gamma} "))
+    print(f"γ = {gamma}: τ of b1 {bench['methods'][f'b1@{gamma}']['tau']:.2f}, of the best l5f ({fused[1]}) {fused[0]:.2f}")
+print(f"phase 1's free tokens per sample in {two_phase_name}: {two_phase['free_tokens_mean']:.2f}")
 print(f"seeds' offline estimate for comparison: {seeds.TWO_PHASE_CONFIGS[2]['speedup']}× (L3+L5F, never measured live)")
 if long is not None:
     def best_in(run, prefix):
