@@ -132,6 +132,11 @@ def test_decode_command_prints_one_json_object(smoke_data, run_xsd):
     assert bad.returncode == 2 and "no test sample" in bad.stderr
 
 
+def test_bench_decode_names_the_question_types_it_takes(run_xsd, tmp_path):
+    bad = run_xsd("bench", "decode", "--profile", "smoke", "--qtypes", "weather", "--json", tmp_path / "b.json")
+    assert bad.returncode == 2 and "invalid choice: 'weather'" in bad.stderr and "describe" in bad.stderr
+
+
 @pytest.mark.slow
 def test_bench_decode_reports_every_method(smoke_data):
     from xsd.decode.bench import bench_decode

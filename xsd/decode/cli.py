@@ -61,9 +61,11 @@ def add_bench_decode(group) -> None:
                             "for it, degrade (zero row), or prefill-only (the draft VLM stops when the "
                             "target's prefill ends); each is benchmarked (default: all three)")
     bench.add_argument("--max-new-tokens", type=int)
-    bench.add_argument("--qtypes", nargs="+", default=[], metavar="QTYPE",
-                       help="only test samples of these question types (e.g. describe, the longest answers); "
-                            "default: every type")
+    from xsd.world.qa import QTYPES
+
+    bench.add_argument("--qtypes", nargs="+", default=[], choices=QTYPES, metavar="QTYPE",
+                       help="only test samples of these question types (describe has the longest answers); "
+                            f"one or more of {', '.join(QTYPES)}; default: every type")
     bench.add_argument("--json", type=Path, required=True, help="where to write the results")
     bench.set_defaults(handler=_bench)
 
