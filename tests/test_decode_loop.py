@@ -282,21 +282,33 @@ def test_share_of_ceiling_is_measured_against_the_loop_without_drafts():
     assert b1["decode_speedup_vs_ar_loop"] == pytest.approx(0.08 / 0.04)     # decode phases: 80 ms vs 40 ms
     assert b1["ceiling"] == pytest.approx((8 / 3) * 0.01 / (0.015 + 2 * 0.001))
     assert b1["fraction_of_ceiling"] == pytest.approx(2.0 / b1["ceiling"])
+    assert b1["ceiling_loop_head"] is None  # no head steps timed in the loop here
+    costs["in_loop"] = {"head_step_s": {"B1": 0.002}}  # a head step that cost twice as much in the loop
+    b1 = summarise(runs, costs)["b1@2"]
+    assert b1["ceiling_loop_head"] == pytest.approx((8 / 3) * 0.01 / (0.015 + 2 * 0.002))
+    assert b1["fraction_of_ceiling_loop_head"] == pytest.approx(2.0 / b1["ceiling_loop_head"])
     assert b1["decode_speedup"] == pytest.approx((0.4 - 2 * 0.05) / 0.08)   # over ar, generate's overhead and all
 
 
 def test_in_loop_costs_come_from_the_rounds_of_methods_without_a_draft_process():
     from xsd.decode.bench import in_loop_costs
 
-    def run(method, proposed, seconds):
-        return {"method": method, "stats": {"proposed_per_round": proposed, "verify_s_per_round": seconds}}
+    def run(method, proposed, seconds, policy=None, head=None):
+        stats = {"proposed_per_round": proposed, "verify_s_per_round": seconds}
+        if head:
+            stats.update(head=head[0], head_s=head[1], head_calls=head[2])
+        return {"method": method, "policy": policy, "stats": stats}
 
-    runs = [run("ar-loop", [0, 0, 0], [0.010, 0.012, 0.011]), run("b1", [2, 2, 0], [0.020, 0.022, 0.013]),
-            run("l5f", [2, 2], [0.5, 0.5])]  # beside the draft process: not counted
+    runs = [run("ar-loop", [0, 0, 0], [0.010, 0.012, 0.011]),
+            run("b1", [2, 2, 0], [0.020, 0.022, 0.013], head=("B1", 0.006, 4)),
+            run("b1", [2], [0.021], head=("B1", 0.004, 1)),
+            run("l5f", [2, 2], [0.5, 0.5], policy="wait", head=("L5F", 0.5, 4)),  # beside the draft process
+            run("l5f", [2], [0.5], policy="prefill-only", head=("L5F", 0.012, 6))]  # its draft VLM stopped
     costs = in_loop_costs(runs)
     assert costs["decode_s"] == pytest.approx(0.0115)  # median of 10, 11, 12, 13 ms
     assert costs["verify_s"] == {"1": pytest.approx(0.0115), "3": pytest.approx(0.021)}
-    assert costs["forwards"] == {"1": 4, "3": 2}
+    assert costs["forwards"] == {"1": 4, "3": 3}
+    assert costs["head_step_s"] == {"B1": pytest.approx(0.010 / 5), "L5F": pytest.approx(0.002)}
 
 
 def test_benchmark_samples_keep_only_the_asked_question_types():

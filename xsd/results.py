@@ -94,8 +94,9 @@ def decode_benchmark(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), poli
            "n": n, "gammas": list(gammas), "policies": list(policies), "qtypes": list(qtypes),
            "extract": profile.extract,
            # bump when the benchmark's output or the decoder's speed changes (2: in-loop per-call
-           # costs; 3: heads skip their alignment output and rebuilt rotary tables when drafting)
-           "format": 3}
+           # costs; 3: heads skip their alignment output and rebuilt rotary tables when drafting;
+           # 4: head steps timed in the loop)
+           "format": 4}
     return cached_json(profile, "decode_benchmark", key,
                        lambda: bench_decode(profile, n=n, gammas=tuple(gammas), policies=tuple(policies),
                                             qtypes=tuple(qtypes), progress=progress),

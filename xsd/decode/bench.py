@@ -11,7 +11,9 @@ the decode-phase speedup a drafter with that τ could reach if nothing but these
 The ceiling takes t_decode and t_verify(k) as the loop paid them in this run (`costs["in_loop"]`:
 the median verify forward over k tokens among the methods with no draft process beside them);
 the same calls timed alone, repeated back to back (`costs`, also kept), run faster than between
-other work. A method's share of its ceiling is its decode-phase speedup over `ar-loop` (the same
+other work. t_head is the head step timed alone; `ceiling_loop_head` uses the head step as the
+loop paid it instead, which costs more there: between rounds the target's forward pushes the small
+head out of the CPU's caches. A method's share of its ceiling is its decode-phase speedup over `ar-loop` (the same
 loop with no drafts: one decode step per token); its `decode_speedup` is over `ar`, whose
 `generate` adds per-step overhead that no ceiling counts.
 """
@@ -154,16 +156,25 @@ ALONE_ON_THE_CORES = ("ar-loop", "prompt-lookup", "b1")  # no draft process runs
 
 
 def in_loop_costs(runs: list[dict]) -> dict:
-    """Median seconds of a verify forward over k tokens (k = 1 + drafts) as the loop paid it, from
-    the methods with no draft process; `decode_s` is k = 1."""
+    """Per-call costs as the loop paid them: the median seconds of a verify forward over k tokens
+    (k = 1 + drafts; `decode_s` is k = 1), from the methods with no draft process, and the mean
+    seconds of a head step, from the runs whose decode phase had no draft process beside it (b1
+    for B1; `prefill-only`, whose draft VLM stops when the target's prefill ends, for L5F)."""
     by_k: dict[int, list[float]] = {}
+    head_time: dict[str, list[float]] = {}
     for run in runs:
+        stats = run["stats"]
         if run["method"] in ALONE_ON_THE_CORES:
-            for proposed, seconds in zip(run["stats"]["proposed_per_round"], run["stats"]["verify_s_per_round"]):
+            for proposed, seconds in zip(stats["proposed_per_round"], stats["verify_s_per_round"]):
                 by_k.setdefault(1 + proposed, []).append(seconds)
+        if stats.get("head_calls") and (run["method"] == "b1" or run["policy"] == "prefill-only"):
+            total = head_time.setdefault(stats["head"], [0.0, 0])
+            total[0] += stats["head_s"]
+            total[1] += stats["head_calls"]
     verify = {str(k): statistics.median(times) for k, times in sorted(by_k.items())}
     return {"decode_s": verify.get("1"), "verify_s": verify,
-            "forwards": {str(k): len(times) for k, times in sorted(by_k.items())}}
+            "forwards": {str(k): len(times) for k, times in sorted(by_k.items())},
+            "head_step_s": {name: seconds / calls for name, (seconds, calls) in head_time.items()}}
 
 
 # -- summaries ------------------------------------------------------------------------------------
@@ -212,8 +223,15 @@ def drafting_summary(own: list[dict], costs: dict, ar_wall: float, loop_decode: 
     phases = {k: sum(s[k] for s in stats) for k in ("prefill_s", "draft_s", "verify_s", "other_s", "total_s")}
     tau = emitted / max(forwards, 1)
     head = "L5F" if own[0]["method"] in ("l5f", "two-phase") else "B1"
-    head_s = costs["head_step_s"].get(head, 0.0) if own[0]["method"] != "prompt-lookup" else 0.0
-    ceiling = tau * loop_cost(costs, "1") / (loop_cost(costs, str(gamma + 1)) + gamma * head_s) if gamma else None
+    drafts_by_head = own[0]["method"] != "prompt-lookup"
+    head_alone = costs["head_step_s"].get(head, 0.0) if drafts_by_head else 0.0
+    head_in_loop = (costs.get("in_loop") or {}).get("head_step_s", {}).get(head) if drafts_by_head else 0.0
+
+    def ceiling_with(head_s):
+        return tau * loop_cost(costs, "1") / (loop_cost(costs, str(gamma + 1)) + gamma * head_s)
+
+    ceiling = ceiling_with(head_alone) if gamma else None
+    ceiling_loop_head = ceiling_with(head_in_loop) if gamma and head_in_loop is not None else None
     ar_decode = ar_wall - len(own) * costs["prefill_s"]
     decode_speedup = ar_decode / max(phases["total_s"] - phases["prefill_s"], 1e-9)
     over_loop = None
@@ -227,6 +245,9 @@ def drafting_summary(own: list[dict], costs: dict, ar_wall: float, loop_decode: 
         "phases_s": phases, "outside_forward_fraction": phases["other_s"] / max(phases["total_s"], 1e-9),
         "ceiling": ceiling, "decode_speedup": decode_speedup, "decode_speedup_vs_ar_loop": over_loop,
         "fraction_of_ceiling": over_loop / ceiling if ceiling and over_loop else None,
+        # the same ceiling with the head step as the loop paid it (see in_loop_costs)
+        "ceiling_loop_head": ceiling_loop_head,
+        "fraction_of_ceiling_loop_head": over_loop / ceiling_loop_head if ceiling_loop_head and over_loop else None,
         "egpt_wait_s": sum(s.get("egpt_wait_s", 0.0) for s in stats),
         "egpt_missing": sum(s.get("egpt_missing", 0) for s in stats),
         "target_slowdown": target_slowdown(stats, costs),

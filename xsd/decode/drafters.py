@@ -66,6 +66,7 @@ class HeadDrafter:
             raise ValueError(f"{head.name} reads the draft model's states: give it an EgptFeed")
         self.head, self.lm_head, self.gamma, self.temperature, self.feed = head.eval(), lm_head, gamma, temperature, feed
         self.generator = torch.Generator().manual_seed(seed)
+        self.head_s, self.head_calls = 0.0, 0  # time inside the head's own forward calls
 
     def first_proposal(self) -> Proposal | None:
         return None
@@ -85,10 +86,15 @@ class HeadDrafter:
     def _step(self, states: torch.Tensor, position: int) -> torch.Tensor:
         vl = states[None].to(self.lm_head.dtype)
         if self.head.streams == ("vl",):
-            return self.head.next_state(vl, cache=self.cache)[0, -1]
-        egpt = torch.stack([self.feed.get(position + i) for i in range(states.shape[0])])[None].to(vl.dtype)
-        args = (egpt,) if self.head.streams == ("egpt",) else (egpt, vl)
-        return self.head.next_state(*args, cache=self.cache)[0, -1]
+            args = (vl,)
+        else:
+            egpt = torch.stack([self.feed.get(position + i) for i in range(states.shape[0])])[None].to(vl.dtype)
+            args = (egpt,) if self.head.streams == ("egpt",) else (egpt, vl)
+        start = time.perf_counter()
+        state = self.head.next_state(*args, cache=self.cache)[0, -1]
+        self.head_s += time.perf_counter() - start
+        self.head_calls += 1
+        return state
 
     @torch.no_grad()
     def propose(self, max_tokens: int) -> Proposal:

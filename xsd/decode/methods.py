@@ -89,10 +89,12 @@ class Decoder:
         if method == "ar":
             tokens, stats = self._generate(method, inputs, max_new_tokens, temperature, seed), {}
         else:
-            drafter, feed = self._drafter(method, inputs, temperature, seed)
+            drafter, feed, head = self._drafter(method, inputs, temperature, seed)
             result = speculative_generate(self.target, inputs, drafter, max_new_tokens, tokenizer.eos_token_id,
                                           temperature, seed)
             tokens, stats = result.tokens, result.stats.as_dict()
+            if head is not None:
+                stats.update(head=head.head.name, head_s=head.head_s, head_calls=head.head_calls)
         wall = time.perf_counter() - start
         if method in NEEDS_WORKER:
             stats.update(egpt_wait_s=feed.waited_s, egpt_missing=feed.missing, policy=self.policy,
@@ -102,13 +104,14 @@ class Decoder:
                 "wall_s": wall, "stats": stats, "gamma": self.gamma if method not in ("ar", "ar-loop") else None}
 
     def _drafter(self, method: str, inputs: dict, temperature: float, seed: int):
-        """(drafter, the EgptFeed it reads or None)."""
+        """(drafter, the EgptFeed it reads or None, its HeadDrafter or None)."""
         if method == "ar-loop":
-            return NoDrafts(), None
+            return NoDrafts(), None, None
         if method == "prompt-lookup":
-            return PromptLookupDrafter(inputs["input_ids"][0].tolist(), self.gamma), None
+            return PromptLookupDrafter(inputs["input_ids"][0].tolist(), self.gamma), None, None
         if method == "b1":
-            return HeadDrafter(self.heads["B1"], self.lm_head, self.gamma, temperature, seed=seed), None
+            head = HeadDrafter(self.heads["B1"], self.lm_head, self.gamma, temperature, seed=seed)
+            return head, None, head
         if self.policy not in POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}; choose one of {', '.join(POLICIES)}")
         feed = self.worker.feed("wait" if self.policy == "wait" else "degrade")
@@ -116,7 +119,7 @@ class Decoder:
         drafter = head if method == "l5f" else TwoPhaseDrafter(self.worker.prefill_candidates(), head)
         if self.policy == "prefill-only":
             drafter = StopDraftAfterPrefill(drafter, self.worker.release)
-        return drafter, feed
+        return drafter, feed, head
 
     @torch.no_grad()
     def _generate(self, method: str, inputs: dict, max_new_tokens: int, temperature: float, seed: int) -> list[int]:
