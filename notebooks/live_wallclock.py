@@ -48,7 +48,7 @@ import pandas as pd
 
 from xsd import costmodel, plotting, results, seeds
 from xsd.config import load_profile
-from xsd.decode.bench import LONG_ANSWERS, loop_cost
+from xsd.decode.bench import LONG_ANSWERS, loop_cost, loop_head_cost
 
 plotting.use_style()
 settings = load_profile(profile)
@@ -189,8 +189,8 @@ policy_table.pivot(index="method", columns="policy", values=["speedup vs ar", "�
 #
 # The seeds' proxy (`costmodel.two_phase_speedup`) and the honest cost model
 # (`costmodel.honest_two_phase`), both fed with this run's acceptance and its per-call costs as
-# the loop paid them (`loop_cost`: decode step and verify forwards timed inside the runs of the
-# methods with no draft process), next to the speedup the live decoder actually reached over
+# the loop paid them (`loop_cost` and `loop_head_cost`: decode step, verify forwards and head
+# steps timed inside the runs with no draft process beside them), next to the speedup the live decoder actually reached over
 # `ar-loop` — the autoregressive loop those costs describe — and over `ar`. The proxy charges one
 # decode step per round for verifying γ + 1 positions and nothing for the draft VLM; the honest
 # model charges the measured verify cost t_verify(γ + 1), γ head steps, and waits for the draft
@@ -206,7 +206,7 @@ for name, m in bench["methods"].items():
     if m.get("gamma") is None or name.startswith("prompt-lookup"):
         continue
     gamma, tau = m["gamma"], m["tau"]
-    head = costs["head_step_s"]["L5F" if name.startswith(("l5f", "two-phase")) else "B1"]
+    head = loop_head_cost(costs, "L5F" if name.startswith(("l5f", "two-phase")) else "B1")
     free = m["free_tokens_mean"]
     proxy = costmodel.two_phase_speedup(
         n_tokens=n_tokens, free_tokens=min(free, n_tokens), alpha_decode=max(tau - 1, 0.0), t_vl_prefill=costs["prefill_s"],

@@ -291,7 +291,7 @@ def test_share_of_ceiling_is_measured_against_the_loop_without_drafts():
 
 
 def test_in_loop_costs_come_from_the_rounds_of_methods_without_a_draft_process():
-    from xsd.decode.bench import in_loop_costs
+    from xsd.decode.bench import in_loop_costs, loop_head_cost
 
     def run(method, proposed, seconds, policy=None, head=None):
         stats = {"proposed_per_round": proposed, "verify_s_per_round": seconds}
@@ -309,6 +309,9 @@ def test_in_loop_costs_come_from_the_rounds_of_methods_without_a_draft_process()
     assert costs["verify_s"] == {"1": pytest.approx(0.0115), "3": pytest.approx(0.021)}
     assert costs["forwards"] == {"1": 4, "3": 3}
     assert costs["head_step_s"] == {"B1": pytest.approx(0.010 / 5), "L5F": pytest.approx(0.002)}
+    alone = {"head_step_s": {"B1": 0.001, "L5F": 0.0015}}
+    assert loop_head_cost({**alone, "in_loop": costs}, "B1") == pytest.approx(0.002)
+    assert loop_head_cost(alone, "L5F") == 0.0015  # nothing timed in the loop: the step alone
 
 
 def test_benchmark_samples_keep_only_the_asked_question_types():

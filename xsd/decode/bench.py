@@ -208,6 +208,11 @@ def loop_cost(costs: dict, k: str) -> float:
     return (costs.get("in_loop") or {}).get("verify_s", {}).get(k) or costs["verify_s"][k]
 
 
+def loop_head_cost(costs: dict, head: str) -> float:
+    """A head step as the loop paid it in this run where measured, else the step timed alone."""
+    return (costs.get("in_loop") or {}).get("head_step_s", {}).get(head) or costs["head_step_s"][head]
+
+
 def decode_phase_s(stats: dict) -> float:
     """A decode's time after the target's prefill (phase-1 verification and every round)."""
     return stats["total_s"] - stats["prefill_s"]
