@@ -44,11 +44,12 @@ def open_store(profile: str | Profile, split: str) -> HiddenStateStore:
 
 
 def chosen_samples(dataset, limit: int, seed: int) -> list:
-    """A seeded subset of the split (all of it when limit ≤ 0), in dataset order."""
-    if limit <= 0 or limit >= len(dataset):
-        return list(dataset.samples)
-    keep = np.sort(np.random.default_rng(seed).permutation(len(dataset))[:limit])
-    return [dataset[int(i)] for i in keep]
+    """A seeded subset of the split, or of a list of its samples (all when limit ≤ 0), in order."""
+    samples = list(getattr(dataset, "samples", dataset))
+    if limit <= 0 or limit >= len(samples):
+        return samples
+    keep = np.sort(np.random.default_rng(seed).permutation(len(samples))[:limit])
+    return [samples[int(i)] for i in keep]
 
 
 # -- batched generation ---------------------------------------------------------------------------

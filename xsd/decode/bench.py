@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import statistics
 
-import numpy as np
 import torch
 
 from xsd import metrics
@@ -29,7 +28,7 @@ from xsd.config import Profile, load_profile
 from xsd.decode.methods import NEEDS_WORKER, POLICIES, Decoder
 
 BASELINES = ("ar", "ar-loop")
-# the mini world's longest answers (27 target tokens on average, against the study's 50-token
+# the mini world's longest answers (reference answers of 27 target tokens on average, against the study's 50-token
 # window): the benchmark's second run, where the decode phase weighs more against the prefill
 LONG_ANSWERS = ("describe",)
 LONG_ANSWER_SAMPLES = 12
@@ -95,9 +94,7 @@ def benchmark_samples(dataset, n: int, seed: int, qtypes: tuple[str, ...] = ()) 
     unknown = sorted(set(qtypes) - present)
     if unknown:
         raise ValueError(f"no test samples of question type {', '.join(unknown)}; the split has {', '.join(sorted(present))}")
-    pool = [s for s in dataset.samples if s.qtype in qtypes]
-    keep = np.sort(np.random.default_rng(seed).permutation(len(pool))[:n])
-    return [pool[int(i)] for i in keep]
+    return chosen_samples([s for s in dataset.samples if s.qtype in qtypes], n, seed)
 
 
 def _run(decoder: Decoder, variant: tuple, sample, max_new_tokens: int) -> dict:
