@@ -92,10 +92,14 @@ def test_dsec_sequence_shorter_than_a_clip(tmp_path):
     assert "a clip needs 1 s" in manifest["sequences"]["short"]["reason"]
 
 
-def write_recording(tmp_path: Path, seconds=2.0, fps=25, as_dict=False, gap=None, grey=False):
+def write_recording(tmp_path: Path, seconds=2.0, fps=25, as_npz=False, gap=None, grey=False):
     events = synthetic_events(seconds + 0.05, gap=gap)      # events outlast the video a little
-    path = tmp_path / "events.npy"
-    np.save(path, {k: events[k] for k in "xypt"} if as_dict else events, allow_pickle=as_dict)
+    if as_npz:                                               # named arrays x, y, p, t
+        path = tmp_path / "events.npz"
+        np.savez(path, **{k: events[k] for k in "xypt"})
+    else:                                                    # a structured array
+        path = tmp_path / "events.npy"
+        np.save(path, events, allow_pickle=False)
     n = int(seconds * fps)
     shape = (n, 30, 40) if grey else (n, 30, 40, 3)
     frames = (np.arange(n)[:, None, None] * 5 % 255 + np.zeros(shape[1:3])).astype(np.uint8)
@@ -105,9 +109,9 @@ def write_recording(tmp_path: Path, seconds=2.0, fps=25, as_dict=False, gap=None
     return events, path, tmp_path / "video.mp4"
 
 
-@pytest.mark.parametrize("as_dict", [False, True])
-def test_recording_importer_on_a_synthetic_recording(tmp_path, as_dict):
-    events, events_path, video = write_recording(tmp_path, as_dict=as_dict, grey=as_dict)
+@pytest.mark.parametrize("as_npz", [False, True])
+def test_recording_importer_on_a_synthetic_recording(tmp_path, as_npz):
+    events, events_path, video = write_recording(tmp_path, as_npz=as_npz, grey=as_npz)
     manifest = import_recording(events_path, video, tmp_path / "out", "rec", video_start_us=0)
     assert manifest["n_clips"] == 3 and manifest["last_import"]["skipped"] == []
     clip = read_json(Layout(tmp_path / "out").clips)[1]

@@ -43,11 +43,12 @@ def add_commands(subparsers) -> None:
     dsec.set_defaults(handler=_import_dsec)
 
     rec = data_sub.add_parser(
-        "import-recording", help="import an event recording (.npy) with its video",
-        description="EVENTS.npy: a structured array (or a dict saved with np.save) with fields x, y, "
-                    "p (0/1), t (µs). VIDEO: the time-aligned RGB or grey video. Writes 1 s clips with "
-                    "50%% overlap and their event frames as sequence NAME.")
-    rec.add_argument("--events", type=Path, required=True, help="events .npy file")
+        "import-recording", help="import an event recording (.npy or .npz) with its video",
+        description="EVENTS: an .npy holding a structured array with fields x, y, p (0/1), t (µs), or "
+                    "an .npz of arrays x, y, p, t. Pickled files (e.g. a dict saved with np.save) are "
+                    "refused, because loading them can run code. VIDEO: the time-aligned RGB or grey "
+                    "video. Writes 1 s clips with 50% overlap and their event frames as sequence NAME.")
+    rec.add_argument("--events", type=Path, required=True, help="events .npy or .npz file")
     rec.add_argument("--video", type=Path, required=True, help="video file (mp4 or anything PyAV reads)")
     rec.add_argument("--out", type=Path, required=True, help="dataset root to write (may hold other sequences)")
     rec.add_argument("--name", required=True, help="sequence name")

@@ -1,7 +1,8 @@
 """The on-disk layout the study used, and safe writers and checked readers for its files.
 
     ROOT/
-      event_npy/{seq}/{clip}.npy        raw events of one 1 s clip: structured array x, y, p (0/1), t (µs)
+      event_npy/{seq}/{clip}.npy        raw events of one 1 s clip: structured array x, y, p (0/1), t (µs),
+                                        saved and read without pickle
       event_image/{seq}/{clip}_{k}.png  k = 0..4: the clip's events in 5 equal-time slices
       mp4/{seq}.mp4                     the RGB video of the whole sequence
       meta/{seq}.json                   one sequence's clips, truth and questions; written last,
@@ -120,35 +121,96 @@ def read_png(path: Path) -> np.ndarray:
         raise DataError(f"{path}: corrupt or truncated PNG ({error})") from None
 
 
-def read_events(path: Path, window: tuple[int, int] | None = None) -> np.ndarray:
-    """Events of an npy file (structured array, or a dict saved with np.save) as EVENT_DTYPE.
+EVENT_CONVERT_HINT = ("save the events as a structured array with fields x, y, p, t "
+                      "(np.save(path, events, allow_pickle=False)) or as an .npz of x, y, p, t arrays "
+                      "(np.savez(path, x=x, y=y, p=p, t=t))")
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
 
-    Checks that timestamps are in order and, given `window` = (t0, t1), inside [t0, t1).
+
+def read_events(path: Path, window: tuple[int, int] | None = None) -> np.ndarray:
+    """Events of an .npy (structured array with fields x, y, p, t) or an .npz (arrays x, y, p, t) as EVENT_DTYPE.
+
+    Event files come from other people's recordings, so they are untrusted: nothing is ever
+    unpickled. A pickled file (an object array, such as a dict saved with np.save, or a plain
+    pickle) is refused with a `DataError` before numpy reads its data. Checks that timestamps are
+    in order and, given `window` = (t0, t1), inside [t0, t1).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: missing")
     try:
-        raw = np.load(path, allow_pickle=True)
-    except (ValueError, OSError, EOFError) as error:
+        with open(path, "rb") as f:
+            magic = f.read(len(_NPY_MAGIC))
+            if magic.startswith(_ZIP_MAGIC):
+                raw = _read_npz(path)
+            elif magic == _NPY_MAGIC:
+                f.seek(0)
+                _refuse_object_dtype(path, _npy_dtype(f))
+                raw = np.load(path, allow_pickle=False)
+            elif magic[:1] == b"\x80":          # the protocol opcode every pickle (≥ 2) starts with
+                raise _pickled(path, "a pickle, not an .npy")
+            else:
+                raise DataError(f"{path}: not an .npy or .npz file")
+    except DataError:
+        raise
+    except ValueError as error:
+        if "allow_pickle" in str(error):      # numpy met pickled data we did not spot first
+            raise _pickled(path, "pickled data") from None
         raise DataError(f"{path}: corrupt or truncated npy ({error})") from None
-    except Exception as error:  # unpickling garbage raises arbitrary exception types
+    except (OSError, EOFError) as error:
+        raise DataError(f"{path}: corrupt or truncated npy ({error})") from None
+    except Exception as error:  # a damaged zip or header raises assorted exception types
         raise DataError(f"{path}: corrupt npy ({type(error).__name__}: {error})") from None
     events = to_event_array(raw, where=str(path))
     check_events(events, where=str(path), window=window)
     return events
 
 
+def _pickled(path: Path, what: str) -> DataError:
+    return DataError(f"{path}: pickled event files are refused, because loading them can run code "
+                     f"({what}); {EVENT_CONVERT_HINT}")
+
+
+def _npy_dtype(f) -> np.dtype:
+    """The dtype in an npy header, read without touching the data."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        _, _, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        _, _, dtype = np.lib.format.read_array_header_2_0(f)
+    else:   # 3.0 (utf-8 field names): numpy has no public reader; np.load refuses object data anyway
+        return np.dtype(np.uint8)
+    return dtype
+
+
+def _refuse_object_dtype(path: Path, dtype: np.dtype, member: str = "") -> None:
+    if dtype.hasobject:
+        what = f"member {member!r} is an object array" if member else (
+            "an object array, e.g. a dict saved with np.save")
+        raise _pickled(path, what)
+
+
+def _read_npz(path: Path) -> dict:
+    """The x, y, p, t arrays of an .npz, with allow_pickle=False and every member's dtype checked first."""
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = [m[:-len(".npy")] for m in npz.zip.namelist() if m.endswith(".npy")]
+        for name in arrays:
+            with npz.zip.open(f"{name}.npy") as member:
+                _refuse_object_dtype(path, _npy_dtype(member), member=name)
+        return {name: npz[name] for name in arrays}
+
+
 def to_event_array(raw, where: str) -> np.ndarray:
-    """Structured array or dict of x, y, p, t (or a 0-d object array holding the dict) → EVENT_DTYPE."""
-    if isinstance(raw, np.ndarray) and raw.dtype == object and raw.shape == ():
-        raw = raw.item()
+    """Structured array, or dict of arrays (an .npz, DSEC's HDF5 datasets), with x, y, p, t → EVENT_DTYPE."""
     if isinstance(raw, np.ndarray) and raw.dtype.names:
         fields, get = raw.dtype.names, raw.__getitem__
     elif isinstance(raw, dict):
         fields, get = tuple(raw), raw.__getitem__
+    elif isinstance(raw, np.ndarray) and raw.ndim == 2:
+        raise DataError(f"{where}: a plain {raw.dtype} array of shape {list(raw.shape)} has no field names, "
+                        f"so its column order is unknown; {EVENT_CONVERT_HINT}")
     else:
-        raise DataError(f"{where}: expected a structured array or a dict with fields x, y, p, t; "
+        raise DataError(f"{where}: expected a structured array or arrays with fields x, y, p, t; "
                         f"found {type(raw).__name__} {getattr(raw, 'dtype', '')}")
     missing = [f for f in "xypt" if f not in fields]
     if missing:

@@ -1,8 +1,10 @@
-"""Importing any event-camera recording: an events .npy beside a time-aligned video.
+"""Importing any event-camera recording: an events .npy (or .npz) beside a time-aligned video.
 
-EVENTS.npy holds a structured array (or a dict saved with np.save) with fields x, y,
-p (0/1) and t (µs); VIDEO is RGB or grey, its first frame at --video-start-us on the event
-clock. The overlap is cut into 1 s clips with 50% overlap, written in the study's layout.
+EVENTS is an .npy holding a structured array with fields x, y, p (0/1) and t (µs), or an .npz
+of arrays x, y, p, t. It is untrusted input, read without pickle: a pickled file (such as a
+dict saved with np.save) is refused with a DataError, because loading it could run code.
+VIDEO is RGB or grey, its first frame at --video-start-us on the event clock. The overlap
+is cut into 1 s clips with 50% overlap, written in the study's layout.
 """
 from __future__ import annotations
 
