@@ -24,7 +24,8 @@ COMMAND_MODULES = (
 DESCRIPTION = """\
 Cross-modal speculative decoding as a reproducible artifact: an event-camera VLM (EventGPT)
 drafts tokens for a video VLM (Video-LLaVA). Every command takes --profile: mini (default,
-runs on a laptop CPU), smoke (tiny, for tests) or full (the 7B models on DSEC, needs a GPU).
+runs on a laptop CPU), smoke (tiny, for tests), full (the 7B models on DSEC, needs a GPU and
+the weights) or shapes (the 7B architectures with random weights: costs on any GPU, no weights).
 """
 
 
@@ -45,6 +46,14 @@ def add_profile_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", default=None,
+        help="where the models run: cpu, cuda, cuda:N or auto (default: the profile's models.device; auto "
+             "is CUDA when present for full and shapes, the CPU for mini and smoke)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -52,11 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     from xsd.config import ProfileError
+    from xsd.device import DeviceError
 
     try:
         return int(args.handler(args) or 0)
     except ProfileError as error:
         print(f"xsd: profile error: {error}", file=sys.stderr)
+        return 2
+    except DeviceError as error:
+        print(f"xsd: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("xsd: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -2,12 +2,16 @@
 
 Works for any Hugging Face model with a decoder `model.model` returning `last_hidden_state`
 (post-norm, what the LM head reads) and an output embedding: LlamaForCausalLM,
-LlavaForConditionalGeneration and VideoLlavaForConditionalGeneration alike.
+LlavaForConditionalGeneration and VideoLlavaForConditionalGeneration alike, on whatever device
+the model lives: new token ids are made there, and `now()` reads the clock after the device has
+finished its queued work, so every time the decoder records is the device's, not its launch's.
 """
 from __future__ import annotations
 
 import torch
 from transformers import DynamicCache
+
+from xsd.device import model_device, now
 
 
 class Target:
@@ -18,6 +22,11 @@ class Target:
         # the same computation without the VLM wrapper's per-call checks
         self.decoder = getattr(self.base, "language_model", self.base)
         self.lm_head = model.get_output_embeddings()
+        self.device = model_device(model)
+
+    def now(self) -> float:
+        """The clock, read once the device has run everything queued so far."""
+        return now(self.device)
 
     @torch.no_grad()
     def prefill(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor, DynamicCache]:
@@ -31,7 +40,7 @@ class Target:
     @torch.no_grad()
     def forward(self, tokens: list[int], cache: DynamicCache) -> tuple[torch.Tensor, torch.Tensor]:
         """Feed `tokens` after the cache; logits [k, V] and hidden states [k, H] at each."""
-        ids = torch.tensor([tokens], dtype=torch.long)
+        ids = torch.tensor([tokens], dtype=torch.long, device=self.device)
         hidden = self.decoder(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state[0]
         return self.lm_head(hidden), hidden
 

@@ -64,7 +64,7 @@ def add_commands(subparsers) -> None:
 
 def add_bench_commands(bench_subparsers) -> None:
     """`stages` inside the `xsd bench` group."""
-    from xsd.cli import add_profile_argument
+    from xsd.cli import add_device_argument, add_profile_argument
 
     stages = bench_subparsers.add_parser(
         "stages", help="time vision encoding, projector, LLM prefill and decode of both models",
@@ -77,7 +77,16 @@ def add_bench_commands(bench_subparsers) -> None:
     stages.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     stages.add_argument("--repeats", type=int, default=10, help="timed repeats per stage (default 10)")
     stages.add_argument("--decode-tokens", type=int, default=20, help="decode steps per repeat (default 20)")
+    add_device_argument(stages)
+    add_prompt_tokens_argument(stages)
     stages.set_defaults(handler=bench_stages)
+
+
+def add_prompt_tokens_argument(parser) -> None:
+    parser.add_argument(
+        "--prompt-tokens", type=int, nargs=2, metavar=("TARGET", "DRAFT"),
+        help="pad the target's and the draft's prompts with text tokens to these lengths (the study's "
+             "fork logged 4643 and 636); default: the profile's setting (shapes), else the prompts as built")
 
 
 def add_bench_group(subparsers) -> None:
@@ -135,12 +144,23 @@ def bench_stages(args) -> int:
 
     try:
         result = profile_stage_timings(load_profile(args.profile), threads=args.threads,
-                                       repeats=args.repeats, decode_tokens=args.decode_tokens)
+                                       repeats=args.repeats, decode_tokens=args.decode_tokens,
+                                       device=args.device, prompt_tokens=prompt_lengths(args))
     except ModelsNotTrained as error:
         print(f"xsd: {error}", file=sys.stderr)
         return 1
     write_result(result, args.json)
     return 0
+
+
+def prompt_lengths(args) -> dict | None:
+    """{side: tokens} from --prompt-tokens TARGET DRAFT, or None."""
+    if not args.prompt_tokens:
+        return None
+    target, draft = args.prompt_tokens
+    if target < 1 or draft < 1:
+        raise SystemExit(f"xsd: --prompt-tokens must be positive, got {target} {draft}")
+    return {"target": target, "draft": draft}
 
 
 def write_result(result: dict, path) -> None:

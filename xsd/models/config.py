@@ -1,12 +1,13 @@
 """Settings of the two VLMs (the `models:` section of a profile).
 
 mini and smoke describe tiny models this artifact builds and trains (`tower`, `llm`, `train`);
-full describes the real 7B checkpoints on local disk (`pretrained`). Both LLM backbones share one
+full describes the real 7B checkpoints on local disk (`pretrained`); shapes builds the full
+architectures from `tower` and `llm` with random weights (`random_weights`). Both LLM backbones share one
 `llm` section, so they have equal size by construction (c ≈ 1, as in the study).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,17 @@ class PretrainedConfig:
 
 
 @dataclass(frozen=True)
+class RandomWeightsConfig:
+    """The full profile's architectures with random weights (the `shapes` profile): everything a
+    cost depends on (layer shapes, visual token counts, prompt lengths, dtype) without the
+    weights. Acceptance is meaningless with random weights; only costs are measured."""
+    dtype: str = "bfloat16"
+    # each side's prompt padded with text tokens to this many tokens (0: the checkpoints' own
+    # count); the study's fork logged 4643 (Video-LLaVA) and 636 (EventGPT)
+    prompt_tokens: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ModelsConfig:
     image_size: int          # side of the square frames both vision towers read
     video_frames: int = 8    # frames the target reads
@@ -76,8 +88,11 @@ class ModelsConfig:
     llm: LLMConfig | None = None
     train: TrainConfig | None = None
     pretrained: PretrainedConfig | None = None
+    random_weights: RandomWeightsConfig | None = None
+    device: str = "auto"     # auto: CUDA when present for full and shapes, the CPU for mini and smoke
 
     @property
     def trained_here(self) -> bool:
-        """mini/smoke: tiny models built and trained by the artifact (full: real checkpoints)."""
-        return self.pretrained is None
+        """mini/smoke: tiny models built and trained by the artifact (full: real checkpoints;
+        shapes: the full architectures with random weights)."""
+        return self.pretrained is None and self.random_weights is None

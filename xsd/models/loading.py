@@ -67,11 +67,18 @@ def check_checkpoint(path: Path, expects: dict, what: str) -> dict:
 
 
 def load_model(cls, path: Path, expects: dict, what: str, load_in_4bit: bool = False,
-               compute_dtype: str = "float16"):
+               compute_dtype: str = "float16", device=None):
     check_checkpoint(path, expects, what)
     kwargs = {"local_files_only": True, "output_loading_info": True}
     if load_in_4bit:
         kwargs["quantization_config"] = quantization_config(compute_dtype)
+    if device is not None and str(device) != "cpu":
+        # loaded straight onto the GPU (a 4-bit model cannot be moved after loading)
+        kwargs["device_map"] = {"": str(device)}
+        if not load_in_4bit:
+            from xsd.device import dtype_of
+
+            kwargs["dtype"] = dtype_of(compute_dtype)
     try:
         model, info = cls.from_pretrained(str(path), **kwargs)
     except (OSError, ValueError, RuntimeError, ImportError) as error:
@@ -83,18 +90,31 @@ def load_model(cls, path: Path, expects: dict, what: str, load_in_4bit: bool = F
     return model.eval()
 
 
-def load_draft(path: Path, load_in_4bit: bool = False, compute_dtype: str = "float16"):
+def load_draft(path: Path, load_in_4bit: bool = False, compute_dtype: str = "float16", device=None):
     from transformers import LlavaForConditionalGeneration
 
     return load_model(LlavaForConditionalGeneration, path, DRAFT_EXPECTS, "EventGPT draft",
-                      load_in_4bit, compute_dtype)
+                      load_in_4bit, compute_dtype, device)
 
 
-def load_target(path: Path, load_in_4bit: bool = False, compute_dtype: str = "float16"):
+def load_target(path: Path, load_in_4bit: bool = False, compute_dtype: str = "float16", device=None):
     from transformers import VideoLlavaForConditionalGeneration
 
     return load_model(VideoLlavaForConditionalGeneration, path, TARGET_EXPECTS, "Video-LLaVA target",
-                      load_in_4bit, compute_dtype)
+                      load_in_4bit, compute_dtype, device)
+
+
+def load_lm_head_weight(path: Path, what: str = "Video-LLaVA target"):
+    """The LM head's weight of a checkpoint folder, read from its safetensors files alone (the
+    draft worker needs the target's LM head, never a second copy of the whole target)."""
+    from safetensors import safe_open
+
+    check_checkpoint(path, TARGET_EXPECTS, what)
+    for file in sorted(Path(path).glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as weights:
+            if "lm_head.weight" in weights.keys():
+                return weights.get_tensor("lm_head.weight")
+    raise ModelLoadError(f"{what}: no lm_head.weight in the safetensors files of {path}")
 
 
 def load_tokenizer(path: Path, what: str):
@@ -107,11 +127,11 @@ def load_tokenizer(path: Path, what: str):
 
 
 def load_pair(draft_path: Path, target_path: Path, load_in_4bit: bool = False,
-              compute_dtype: str = "float16"):
+              compute_dtype: str = "float16", device=None):
     """Both models and their tokenizers from two local checkpoint folders."""
     from xsd.models.pair import ModelPair
 
-    quant = (load_in_4bit, compute_dtype)
+    quant = (load_in_4bit, compute_dtype, device)
     return ModelPair(
         draft=load_draft(draft_path, *quant),
         target=load_target(target_path, *quant),
@@ -120,7 +140,7 @@ def load_pair(draft_path: Path, target_path: Path, load_in_4bit: bool = False,
     )
 
 
-def load_pretrained_pair(pretrained: PretrainedConfig):
+def load_pretrained_pair(pretrained: PretrainedConfig, device=None):
     """The full profile's two checkpoints, from local folders."""
     return load_pair(resolve_path(pretrained, "eventgpt_path"), resolve_path(pretrained, "videollava_path"),
-                     pretrained.load_in_4bit, pretrained.compute_dtype)
+                     pretrained.load_in_4bit, pretrained.compute_dtype, device)

@@ -89,19 +89,26 @@ def training_report(profile: Profile) -> dict | None:
     return json.loads((directory / "training.json").read_text())
 
 
-def trained_pair(profile: str | Profile = "mini", train_if_missing: bool = False, log=print):
-    """The profile's (draft, target) pair, ready to run.
+def trained_pair(profile: str | Profile = "mini", train_if_missing: bool = False, log=print, device=None):
+    """The profile's (draft, target) pair, ready to run on `device` (None: the profile's, see xsd.device).
 
     mini/smoke: the models `xsd models train` wrote for this exact configuration; when absent,
     raises ModelsNotTrained (or, with train_if_missing, trains them first: ~17 minutes for mini on 2 cores).
     full: the real checkpoints from the local paths of the profile.
+    shapes: the full architectures with random weights, built on the device (xsd.models.shapes).
     """
+    from xsd.device import resolve
     from xsd.models.loading import load_pretrained_pair
     from xsd.models.pair import load_saved_pair
 
     profile = load_profile(profile) if not isinstance(profile, Profile) else profile
+    device = resolve(device, profile)
+    if profile.models.random_weights is not None:
+        from xsd.models.shapes import random_pair
+
+        return random_pair(profile, device)
     if not profile.models.trained_here:
-        return load_pretrained_pair(profile.models.pretrained)
+        return load_pretrained_pair(profile.models.pretrained, device)
     directory = checkpoint_dir(profile)
     if not is_trained(directory):
         if not train_if_missing:
@@ -109,7 +116,42 @@ def trained_pair(profile: str | Profile = "mini", train_if_missing: bool = False
                 f"the {profile.name} models are not trained yet (no finished checkpoint in {directory}); "
                 f"run `xsd models train --profile {profile.name}`")
         train_pair(profile, log=log)
-    return load_saved_pair(directory)
+    pair = load_saved_pair(directory)
+    if device.type != "cpu":
+        pair.draft, pair.target = pair.draft.to(device), pair.target.to(device)
+    return pair
+
+
+def draft_side(profile: str | Profile, device=None):
+    """(a ModelPair holding the draft and its tokenizer only, the target's LM head weight [V, H]) on
+    `device`: what the draft worker needs, without loading a second target."""
+    from xsd.device import resolve
+    from xsd.models.loading import load_draft, load_lm_head_weight, load_tokenizer, resolve_path
+    from xsd.models.pair import ModelPair
+
+    profile = load_profile(profile) if not isinstance(profile, Profile) else profile
+    device = resolve(device, profile)
+    if profile.models.random_weights is not None:
+        from xsd.models.shapes import random_draft_side
+
+        return random_draft_side(profile, device)
+    if profile.models.trained_here:
+        directory = checkpoint_dir(profile)
+        if not is_trained(directory):
+            raise ModelsNotTrained(f"the {profile.name} models are not trained yet (no finished checkpoint in "
+                                   f"{directory}); run `xsd models train --profile {profile.name}`")
+        draft_path, target_path, quant = directory / "draft", directory / "target", (False, "float32")
+    else:
+        pretrained = profile.models.pretrained
+        draft_path, target_path = resolve_path(pretrained, "eventgpt_path"), resolve_path(pretrained, "videollava_path")
+        quant = (pretrained.load_in_4bit, pretrained.compute_dtype)
+    draft = load_draft(draft_path, *quant, device=device)
+    if profile.models.trained_here and device.type != "cpu":
+        draft = draft.to(device)
+    lm_head = load_lm_head_weight(target_path).to(device, draft.get_output_embeddings().weight.dtype)
+    pair = ModelPair(draft=draft, target=None, draft_tokenizer=load_tokenizer(draft_path, "EventGPT draft"),
+                     target_tokenizer=None)
+    return pair, lm_head
 
 
 # -- the whole run --------------------------------------------------------------------------------

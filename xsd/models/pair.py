@@ -6,8 +6,10 @@ A saved pair is two ordinary Hugging Face folders, `draft/` (Llava + the base to
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from xsd.models.config import ModelsConfig
 
@@ -18,6 +20,8 @@ class ModelPair:
     target: object           # VideoLlavaForConditionalGeneration
     draft_tokenizer: object  # the shared base vocabulary
     target_tokenizer: object  # base + <image>, <video>, <pad>
+    # per side, prompts are padded with text tokens to this length (shapes: the study's logged lengths)
+    prompt_tokens: dict = field(default_factory=dict)
 
     def inputs(self, side: str, frames, question: str) -> dict:
         """Model kwargs of one sample for `side` ("draft": event frames, "target": video frames)."""
@@ -25,10 +29,22 @@ class ModelPair:
         from xsd.models.videollava import target_inputs
 
         if side == "draft":
-            return draft_inputs(self.draft, self.draft_tokenizer, frames, question)
-        if side == "target":
-            return target_inputs(self.target, self.target_tokenizer, frames, question)
-        raise ValueError(f"side must be 'draft' or 'target', not {side!r}")
+            inputs = draft_inputs(self.draft, self.draft_tokenizer, frames, question)
+        elif side == "target":
+            inputs = target_inputs(self.target, self.target_tokenizer, frames, question)
+        else:
+            raise ValueError(f"side must be 'draft' or 'target', not {side!r}")
+        return self.padded(side, inputs, question)
+
+    def padded(self, side: str, inputs: dict, question: str) -> dict:
+        """`inputs` with the prompt padded to `prompt_tokens[side]` tokens (unchanged when 0)."""
+        length = self.prompt_tokens.get(side, 0)
+        if not length:
+            return inputs
+        ids = inputs["input_ids"]
+        filler = self.tokenizer(side)(question, add_special_tokens=False)["input_ids"]
+        padded = torch.tensor([padded_ids(ids[0].tolist(), length, filler)], device=ids.device)
+        return {**inputs, "input_ids": padded, "attention_mask": torch.ones_like(padded)}
 
     def sample_inputs(self, side: str, dataset, sample) -> dict:
         """Model kwargs of a dataset sample (a `xsd.world.dataset.WorldDataset` and one of its samples)."""
@@ -45,6 +61,17 @@ class ModelPair:
         from xsd.models.tokenizer import SharedVocabulary
 
         return SharedVocabulary(self.draft_tokenizer, self.target_tokenizer)
+
+
+def padded_ids(ids: list[int], length: int, filler: list[int]) -> list[int]:
+    """`ids` with `filler` repeated after the first (BOS) token up to `length` tokens in all; the
+    visual placeholders keep their count, so only the prompt's text grows."""
+    missing = length - len(ids)
+    if missing < 0:
+        raise ValueError(f"the prompt has {len(ids)} tokens, more than the {length} asked for")
+    if missing and not filler:
+        raise ValueError("cannot pad a prompt with an empty filler")
+    return ids[:1] + (filler * (missing // len(filler) + 1))[:missing] + ids[1:]
 
 
 PROMPT_REPEATS = 200  # enough occurrences that BPE merges the prompt's words into whole tokens

@@ -1,7 +1,8 @@
 """Stage timing of both VLMs: vision encoding, projector, LLM prefill, per-token decode.
 
 Each stage is timed on its own, on precomputed inputs, as the medians of `repeats` runs after
-`warmup` untimed ones, at a stated number of torch threads:
+`warmup` untimed ones, at a stated number of torch threads, on the models' device (every clock
+read waits for the device: `xsd.device.now`):
 
   vision    the CLIP tower up to the layer the VLM reads (draft: k event frames; target: 8 frames)
   projector the 2-layer MLP (draft: + EventGPT's spatio-temporal pooling)
@@ -15,23 +16,23 @@ with vision and projector included (what the target's prompt costs against the d
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from contextlib import contextmanager
 
 import torch
 
 from xsd.config import Profile, load_profile
+from xsd.device import model_device, now
 
 
-def median_seconds(run: Callable[[], object], repeats: int, warmup: int) -> float:
+def median_seconds(run: Callable[[], object], repeats: int, warmup: int, device="cpu") -> float:
     for _ in range(warmup):
         run()
     times = []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started = now(device)
         run()
-        times.append(time.perf_counter() - started)
+        times.append(now(device) - started)
     return statistics.median(times)
 
 
@@ -66,8 +67,10 @@ def project(model, side: str, features: torch.Tensor):
     return videollava.as_encoder_outputs(videollava.project_video(model, features))
 
 
-def prompt_ids(model, tokenizer, side: str, question: str, n_frames: int) -> torch.Tensor:
+def prompt_ids(model, tokenizer, side: str, question: str, n_frames: int, length: int = 0) -> torch.Tensor:
+    """The prompt's token ids on the model's device, padded to `length` tokens when given."""
     from xsd.models import eventgpt, videollava
+    from xsd.models.pair import padded_ids
 
     if side == "draft":
         n_visual = eventgpt.event_token_count(model.config, n_frames)
@@ -75,7 +78,9 @@ def prompt_ids(model, tokenizer, side: str, question: str, n_frames: int) -> tor
     else:
         n_visual = videollava.video_token_count(model.config, n_frames)
         ids = videollava.target_input_ids(tokenizer, question, n_visual, model.config.video_token_id)
-    return torch.tensor([ids])
+    if length:
+        ids = padded_ids(ids, length, tokenizer(question, add_special_tokens=False)["input_ids"])
+    return torch.tensor([ids], device=model_device(model))
 
 
 def visual_token_count(model, side: str, input_ids: torch.Tensor) -> int:
@@ -95,30 +100,31 @@ def decode_steps(model, prefilled, prompt_length: int, steps: int) -> None:
     for i in range(steps):
         position = prompt_length + i
         out = model(input_ids=token, past_key_values=cache, use_cache=True,
-                    attention_mask=torch.ones(1, position + 1, dtype=torch.long),
-                    cache_position=torch.tensor([position]))
+                    attention_mask=torch.ones(1, position + 1, dtype=torch.long, device=token.device),
+                    cache_position=torch.tensor([position], device=token.device))
         cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
 
 
 @torch.no_grad()
 def model_stage_timings(model, tokenizer, side: str, pixels: torch.Tensor, question: str,
-                        repeats: int, warmup: int, decode_tokens: int) -> dict:
+                        repeats: int, warmup: int, decode_tokens: int, prompt_tokens: int = 0) -> dict:
     """Milliseconds per stage of one model on one sample's pixels [frames, 3, S, S]."""
     model.eval()
+    device = model_device(model)
     features = encode(model, side, pixels)
     encoded = project(model, side, features)
-    input_ids = prompt_ids(model, tokenizer, side, question, pixels.shape[0])
+    input_ids = prompt_ids(model, tokenizer, side, question, pixels.shape[0], prompt_tokens)
     ms = {
-        "vision": median_seconds(lambda: encode(model, side, pixels), repeats, warmup),
-        "projector": median_seconds(lambda: project(model, side, features), repeats, warmup),
-        "prefill": median_seconds(lambda: prefill(model, input_ids, encoded), repeats, warmup),
+        "vision": median_seconds(lambda: encode(model, side, pixels), repeats, warmup, device),
+        "projector": median_seconds(lambda: project(model, side, features), repeats, warmup, device),
+        "prefill": median_seconds(lambda: prefill(model, input_ids, encoded), repeats, warmup, device),
     }
 
     def timed_decode() -> float:
         prefilled = prefill(model, input_ids, encoded)
-        started = time.perf_counter()
+        started = now(device)
         decode_steps(model, prefilled, input_ids.shape[1], decode_tokens)
-        return (time.perf_counter() - started) / decode_tokens
+        return (now(device) - started) / decode_tokens
 
     timed_decode()
     ms["decode_per_token"] = statistics.median(timed_decode() for _ in range(max(1, repeats // 2)))
@@ -146,10 +152,12 @@ def stage_timings(pair, event_frames, video_frames, question: str, threads: int 
     events, video = clip_pixels(event_frames, size), clip_pixels(video_frames, size)
     draft_frames = pair.draft.config.image_seq_length - tokens_per_frame(pair.draft.config)
     settings = dict(repeats=repeats, warmup=warmup, decode_tokens=decode_tokens)
+    lengths = pair.prompt_tokens
     with torch_threads(threads):
         draft = model_stage_timings(pair.draft, pair.draft_tokenizer, "draft", events[:draft_frames],
-                                    question, **settings)
-        target = model_stage_timings(pair.target, pair.target_tokenizer, "target", video, question, **settings)
+                                    question, prompt_tokens=lengths.get("draft", 0), **settings)
+        target = model_stage_timings(pair.target, pair.target_tokenizer, "target", video, question,
+                                     prompt_tokens=lengths.get("target", 0), **settings)
         frames = {
             "target": {f"{n}_frames": frame_count_cost(pair, "target", video[:n], question, repeats, warmup)
                        for n in sorted({1, len(video)})},
@@ -176,20 +184,27 @@ def frame_count_cost(pair, side: str, pixels: torch.Tensor, question: str, repea
         return prefill(model, input_ids, project(model, side, encode(model, side, pixels)))
 
     return {"visual_tokens": visual_token_count(model, side, input_ids),
-            "prefill_with_vision": 1000 * median_seconds(run, repeats, warmup)}
+            "prefill_with_vision": 1000 * median_seconds(run, repeats, warmup, model_device(model))}
 
 
 def profile_stage_timings(profile: str | Profile = "mini", threads: int = 1, repeats: int = 10,
-                          warmup: int = 2, decode_tokens: int = 20) -> dict:
-    """`stage_timings` of the profile's trained pair on the first test sample of its world."""
+                          warmup: int = 2, decode_tokens: int = 20, device=None,
+                          prompt_tokens: dict | None = None) -> dict:
+    """`stage_timings` of the profile's pair on the first test sample of its world, on `device`
+    (None: the profile's); `prompt_tokens` ({side: n}) pads the prompts as the profile's setting does."""
+    from xsd.device import describe, resolve
     from xsd.models.mini_training import trained_pair, world_root
     from xsd.world.dataset import WorldDataset
     from xsd.world.layout import N_SLICES
 
     profile = load_profile(profile) if not isinstance(profile, Profile) else profile
-    pair = trained_pair(profile)
+    device = resolve(device, profile)
+    pair = trained_pair(profile, device=device)
+    if prompt_tokens:
+        pair.prompt_tokens = dict(prompt_tokens)
     dataset = WorldDataset(world_root(profile), "test", event_frames=N_SLICES)
     sample = dataset[0]
     result = stage_timings(pair, dataset.event_frames(sample), dataset.video_frames(sample), sample.question,
                            threads, repeats, warmup, decode_tokens)
-    return {"profile": profile.name, "sample": sample.id, **result}
+    return {"profile": profile.name, "sample": sample.id, "prompt_padding": dict(pair.prompt_tokens),
+            "measured_on": describe(device, pair.target.dtype, {"torch": threads}), **result}
