@@ -1,12 +1,17 @@
 """Extraction from raw clips into the hidden-state store (slow: builds a smoke world and models)."""
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from xsd import paths
-from xsd.extract import MANIFEST, extract, load_lm_head, open_store, store_dir
+from xsd.cli import main
+from xsd.extract import MANIFEST, REPORT, extract, load_lm_head, open_store, store_dir
+from xsd.store import FIELDS, HiddenStateStore, StoreError
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +33,7 @@ def test_a_killed_extraction_resumes_to_the_identical_store(smoke_data, tmp_path
     straight = store_dir(smoke_data, "train")
     monkeypatch.setenv("XSD_CACHE", str(tmp_path / "resumed"))
     extract(smoke_data, "train", progress=False, stop_after_chunks=1)
-    assert open_store(smoke_data, "train").n_shards == 1
+    assert open_store(smoke_data, "train", partial=True).n_shards == 1
     extract(smoke_data, "train", progress=False)
     resumed = store_dir(smoke_data, "train")
     assert json.loads((straight / "index.json").read_text()) == json.loads((resumed / "index.json").read_text())
@@ -55,3 +60,62 @@ def test_corrupt_inputs_are_recorded_in_the_manifest(smoke_data, tmp_path, monke
     assert sample.id in manifest and broken.name in manifest[sample.id]
     assert report["failed"] == len(manifest) > 0
     assert sample.id not in {r.id for r in open_store(smoke_data, "test").records()}
+
+
+def _same_store(one, other):
+    """Same index, and sample for sample the same ids, tokens and (bit-identical) states."""
+    assert json.loads((one / "index.json").read_text()) == json.loads((other / "index.json").read_text())
+    for a, b in zip(HiddenStateStore(one).records(), HiddenStateStore(other).records(), strict=True):
+        assert a.id == b.id
+        for field in FIELDS:
+            assert torch.equal(getattr(a, field), getattr(b, field)), (a.id, field)
+    for shard in sorted(one.glob("shard-*.safetensors")):
+        assert shard.read_bytes() == (other / shard.name).read_bytes()
+
+
+def test_two_shard_processes_write_the_store_one_process_writes(smoke_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("XSD_CACHE", str(tmp_path / "one"))
+    extract(smoke_data, "train", progress=False)
+    one = store_dir(smoke_data, "train")
+    env = {**os.environ, "XSD_CACHE": str(tmp_path / "two")}
+    processes = [subprocess.Popen([sys.executable, "-m", "xsd", "extract", "--profile", "smoke", "--split", "train",
+                                   "--shard", f"{i}/2"], env=env, text=True, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for i in range(2)]  # at once: both write the index
+    reports = []
+    for process in processes:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        reports.append(json.loads(out))
+    assert [r["chunks_this_run"] for r in reports] == [[0], [1]]  # each process wrote its own shard
+    monkeypatch.setenv("XSD_CACHE", str(tmp_path / "two"))
+    two = store_dir(smoke_data, "train")
+    assert len(HiddenStateStore(two)) == smoke_data.extract.train_samples
+    _same_store(one, two)
+    assert (two / REPORT).is_file()  # what pipeline.ensure_stores takes for done
+    assert not list(two.glob("*.tmp"))
+
+
+def test_a_store_with_some_shards_missing_is_incomplete(smoke_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("XSD_CACHE", str(tmp_path / "cache"))
+    report = extract(smoke_data, "train", progress=False, shard=(0, 2))
+    root = store_dir(smoke_data, "train")
+    assert report["chunks_this_run"] == [0] and not report["complete"] and report["missing_chunks"] == [1]
+    assert not (root / REPORT).exists()
+    with pytest.raises(StoreError, match=r"incomplete: 1 of 2 chunks not extracted yet \(chunks 1\)"):
+        open_store(smoke_data, "train")
+    assert open_store(smoke_data, "train", partial=True).n_shards == 1
+    report = extract(smoke_data, "train", progress=False, shard=(1, 2))
+    assert report["chunks_this_run"] == [1] and report["complete"] and (root / REPORT).is_file()
+    assert len(open_store(smoke_data, "train")) == smoke_data.extract.train_samples
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("2/2", "i must be in 0..1"), ("-1/2", "i must be in 0..1"), ("0/0", "must be at least 1"),
+    ("1", "expected i/n"), ("a/b", "expected i/n"),
+])
+def test_a_bad_shard_value_is_a_usage_error(value, problem, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["extract", "--profile", "smoke", f"--shard={value}"])
+    error = capsys.readouterr().err
+    assert exit_.value.code == 2 and "usage: xsd extract" in error
+    assert "argument --shard: " in error and problem in error

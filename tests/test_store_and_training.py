@@ -73,6 +73,23 @@ def test_store_errors_are_clear(tmp_path):
         HiddenStateStore(tmp_path).shard(0)
 
 
+def test_a_store_counting_chunks_is_complete_once_every_chunk_is_done(tmp_path):
+    records = _records(10)
+    _write(tmp_path / "once", records)
+    _write(tmp_path / "chunks", records[:4])  # begun before chunks were counted
+    writer = StoreWriter(tmp_path / "chunks", meta={"hidden_size": H}, shard_size=4, chunks=3)
+    writer.mark_done({0})
+    writer.write_chunk(2, records[8:])  # chunks may finish in any order
+    with pytest.raises(StoreError, match=r"incomplete: 1 of 3 chunks not extracted yet \(chunks 1\)"):
+        HiddenStateStore(tmp_path / "chunks")
+    assert HiddenStateStore(tmp_path / "chunks", partial=True).missing_chunks == [1]
+    writer.write_chunk(1, records[4:8])
+    store = HiddenStateStore(tmp_path / "chunks")
+    assert store.complete and [r.id for r in store.records()] == [r.id for r in records]
+    for shard in sorted((tmp_path / "once").glob("*.safetensors")):
+        assert shard.read_bytes() == (tmp_path / "chunks" / shard.name).read_bytes()
+
+
 def test_collate_pads_and_masks():
     batch = collate(_records(3))
     assert batch.h_egpt.shape == (3, 8, H)

@@ -3,26 +3,35 @@
 For each (clip, question) sample the draft reads its event frame(s) and the target its 8 video
 frames; each generates up to N new tokens. The store keeps both token sequences and the last
 decoder layer's states after the final norm (float16), aligned so that `lm_head(h[t]).argmax()
-== tok[t]`. Samples are processed in fixed chunks of `shard_size` (one chunk → one shard), in
+== tok[t]`. Samples are processed in fixed chunks of `shard_size` (chunk c → shard c), in
 batches that never straddle a chunk, so a killed run restarted with the same arguments redoes at
 most the chunk in progress and ends with the same store as an uninterrupted one. A sample whose
 inputs cannot be read is recorded in `manifest.json` with the reason, never skipped silently.
 The target's LM head is saved beside the store for the offline token metrics.
+
+Scaling out: `extract(..., shard=(i, n))` (`xsd extract --shard i/n`) extracts only the chunks c
+with c % n == i, so n processes (one per GPU, node or SLURM array task, each passing its own
+rank i and the same world size n) fill one store together, each resumable on its own. Each
+writes whole shards of its own; the index and the manifest they share are merged under the
+store's file lock (see `xsd.store`). The store is complete, and `report.json` (what
+`pipeline.ensure_stores` looks for) is written, by the run that extracts its last missing chunk;
+until then `HiddenStateStore` refuses it as incomplete. Which process did which chunk does not
+change the store: it is identical, file for file, to the one a single process writes.
 """
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from xsd import paths
 from xsd.config import Profile, fingerprint, load_profile
-from xsd.store import HiddenStateStore, Record, StoreWriter, atomic_write_text
+from xsd.store import HiddenStateStore, Record, StoreWriter, atomic_save_file, atomic_write_text, locked
 
 MANIFEST = "manifest.json"
 REPORT = "report.json"
@@ -38,9 +47,27 @@ def store_dir(profile: Profile, split: str) -> Path:
     return paths.cache_dir() / "hidden_states" / profile.name / key / split
 
 
-def open_store(profile: str | Profile, split: str) -> HiddenStateStore:
+def open_store(profile: str | Profile, split: str, partial: bool = False) -> HiddenStateStore:
+    """The split's store; StoreError while chunks are missing, unless `partial`."""
     profile = load_profile(profile) if isinstance(profile, str) else profile
-    return HiddenStateStore(store_dir(profile, split))
+    return HiddenStateStore(store_dir(profile, split), partial=partial)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`"i/n"` → (i, n); ValueError saying what is wrong."""
+    match = re.fullmatch(r"\s*(-?\d+)\s*/\s*(-?\d+)\s*", text)
+    if not match:
+        raise ValueError(f"expected i/n, this process's index and the number of processes (e.g. 0/2), not {text!r}")
+    return check_shard((int(match[1]), int(match[2])))
+
+
+def check_shard(shard: tuple[int, int]) -> tuple[int, int]:
+    index, count = shard
+    if count < 1:
+        raise ValueError(f"shard {index}/{count}: n, the number of processes, must be at least 1")
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index}/{count}: i must be in 0..{count - 1} (0 ≤ i < n)")
+    return index, count
 
 
 def chosen_samples(dataset, limit: int, seed: int) -> list:
@@ -93,13 +120,18 @@ def generate_batch(pair, side: str, items: list[dict], max_new_tokens: int) -> l
 
 # -- the run --------------------------------------------------------------------------------------
 
-def extract(profile: str | Profile, split: str, progress: bool = True, stop_after_chunks: int | None = None) -> dict:
-    """Extract (or resume extracting) the store of a split; returns the run's report."""
+def extract(profile: str | Profile, split: str, progress: bool = True, stop_after_chunks: int | None = None,
+            shard: tuple[int, int] = (0, 1)) -> dict:
+    """Extract (or resume extracting) the store of a split; returns the run's report.
+
+    `shard=(i, n)`: only the chunks c with c % n == i, into the store the other n - 1 processes
+    fill too. The report's `complete` says whether every chunk of the split is stored now."""
     from tqdm import tqdm
 
     from xsd.models.mini_training import trained_pair, world_root
     from xsd.world.dataset import WorldDataset
 
+    index, count = check_shard(shard)
     profile = load_profile(profile) if isinstance(profile, str) else profile
     settings = profile.extract
     torch.set_num_threads(settings.threads)
@@ -111,43 +143,72 @@ def extract(profile: str | Profile, split: str, progress: bool = True, stop_afte
     hidden = pair.target.config.text_config.hidden_size
     meta = {"profile": profile.name, "split": split, "hidden_size": hidden,
             "max_new_tokens": settings.max_new_tokens, "n_samples": len(samples)}
-    writer = StoreWriter(root, meta, shard_size=settings.shard_size)
-    manifest = _read_manifest(root)
-    save_file({"weight": pair.target.get_output_embeddings().weight.detach().contiguous()}, str(root / LM_HEAD))
     chunks = [samples[i:i + settings.shard_size] for i in range(0, len(samples), settings.shard_size)]
-    done = writer.stored_ids | set(manifest)
-    todo = [chunk for chunk in chunks if not {s.id for s in chunk} <= done]
+    writer = StoreWriter(root, meta, shard_size=settings.shard_size, chunks=len(chunks))
+    atomic_save_file({"weight": pair.target.get_output_embeddings().weight.detach().contiguous()}, root / LM_HEAD)
+    mine = range(index, len(chunks), count)
+    todo = _chunks_to_do(writer, chunks, mine, root)
     start, processed = time.perf_counter(), 0
-    bar = tqdm(total=len(samples), initial=len(samples) - sum(map(len, todo)), desc=f"extract {split}",
-               unit="sample", disable=not progress)
-    for k, chunk in enumerate(todo):
-        if stop_after_chunks is not None and k == stop_after_chunks:
-            break
-        records = []
-        for i in range(0, len(chunk), settings.batch_size):
-            batch = chunk[i:i + settings.batch_size]
-            records += _extract_batch(pair, dataset, batch, settings.max_new_tokens, manifest)
-            bar.update(len(batch))
-            processed += len(batch)
-        if records:
-            writer.write_shard(records)
-        atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1))
+    bar = tqdm(total=sum(len(chunks[c]) for c in mine), initial=sum(len(chunks[c]) for c in mine if c not in todo),
+               desc=f"extract {split}" + (f" {index}/{count}" if count > 1 else ""), unit="sample",
+               disable=not progress)
+    this_run = todo[:stop_after_chunks]
+    for c in this_run:
+        records, failures = _extract_chunk(pair, dataset, chunks[c], settings, bar)
+        _record_failures(root, failures)  # before the index lists the chunk as done
+        writer.write_chunk(c, records)
+        processed += len(chunks[c])
     bar.close()
     seconds = time.perf_counter() - start
-    store = HiddenStateStore(root)
+    return _finish(profile, split, root, (index, count), this_run, processed / seconds if processed else None)
+
+
+def _chunks_to_do(writer: StoreWriter, chunks: list[list], mine: range, root: Path) -> list[int]:
+    """The chunks of `mine` not done yet, in order."""
+    # a chunk whose samples are all stored or failed is done even where the index does not list it
+    # (a store begun before the index listed finished chunks)
+    finished = writer.stored_ids | set(_read_manifest(root))
+    writer.mark_done({c for c, chunk in enumerate(chunks) if {s.id for s in chunk} <= finished})
+    done = writer.chunks_done
+    return [c for c in mine if c not in done]
+
+
+def _extract_chunk(pair, dataset, chunk: list, settings, bar) -> tuple[list[Record], dict]:
+    """The chunk's records and its unreadable samples (id → reason), batch by batch."""
+    records, failures = [], {}
+    for i in range(0, len(chunk), settings.batch_size):
+        batch = chunk[i:i + settings.batch_size]
+        records += _extract_batch(pair, dataset, batch, settings.max_new_tokens, failures)
+        bar.update(len(batch))
+    return records, failures
+
+
+def _record_failures(root: Path, failures: dict) -> None:
+    """Merge a chunk's failures into the manifest, which the other shard processes write too."""
+    with locked(root):
+        manifest = {**_read_manifest(root), **failures}
+        atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def _finish(profile: Profile, split: str, root: Path, shard: tuple[int, int], extracted: list[int],
+            samples_per_s: float | None) -> dict:
+    """The run's report; written as report.json once the store is complete."""
+    settings = profile.extract
+    store = HiddenStateStore(root, partial=True)
     report = {
-        "profile": profile.name, "split": split, "samples": len(store), "failed": len(manifest),
+        "profile": profile.name, "split": split, "samples": len(store), "failed": len(_read_manifest(root)),
         "bytes_per_sample": store.bytes / max(len(store), 1), "total_bytes": store.bytes,
-        "samples_per_s_this_run": processed / seconds if processed else None,
+        "samples_per_s_this_run": samples_per_s, "shard": "{}/{}".format(*shard),
+        "chunks_this_run": extracted, "complete": store.complete, "missing_chunks": store.missing_chunks,
         "threads": settings.threads, "batch_size": settings.batch_size, "settings": asdict(settings),
         "store": str(root),
     }
-    if stop_after_chunks is None:
+    if store.complete:
         atomic_write_text(root / REPORT, json.dumps(report, indent=1))
     return report
 
 
-def _extract_batch(pair, dataset, batch: list, max_new_tokens: int, manifest: dict) -> list[Record]:
+def _extract_batch(pair, dataset, batch: list, max_new_tokens: int, failures: dict) -> list[Record]:
     from xsd.world.layout import DataError
 
     readable, inputs = [], {"draft": [], "target": []}
@@ -156,7 +217,7 @@ def _extract_batch(pair, dataset, batch: list, max_new_tokens: int, manifest: di
             draft = pair.sample_inputs("draft", dataset, sample)
             target = pair.sample_inputs("target", dataset, sample)
         except (DataError, OSError, ValueError) as error:
-            manifest[sample.id] = f"{type(error).__name__}: {error}"
+            failures[sample.id] = f"{type(error).__name__}: {error}"
             continue
         readable.append(sample)
         inputs["draft"].append(draft)

@@ -1,9 +1,38 @@
 """`xsd extract` and `xsd train`: the hidden-state store and the adapters trained on it."""
 from __future__ import annotations
 
+import argparse
 import json
 
 ADAPTER_CHOICES = ("L1", "L2", "L3", "L4", "L5", "B1", "L5F", "all")
+
+EXTRACT_DESCRIPTION = """\
+Both VLMs answer every sample of the split greedily (up to the profile's max_new_tokens) and
+their last-layer states are stored in safetensors shards. Resumable: rerun the same command
+after an interruption. Prints samples/s and bytes/sample.
+
+Scaling out: the samples are cut into chunks of the profile's shard_size (chunk c becomes
+shard c of the store). With --shard I/N a process extracts only the chunks c with c % N == I,
+into the same store as the other processes; start N of them, each with its own I and the same
+N (one per GPU, node or array task). Each is resumable on its own (rerun it with the same
+--shard), and any mix of runs that covers every chunk ends with the store one process writes.
+The store is complete, and its report.json written, when the last chunk is done; until then
+readers refuse it as incomplete and this command prints "complete": false. The processes
+share the store folder through a file lock, so it must be on a file system whose locks hold
+across them (a local disk, NFSv4, GPFS, Lustre mounted with flock).
+
+  # one node, 4 GPUs
+  for i in 0 1 2 3; do CUDA_VISIBLE_DEVICES=$i xsd extract --profile full --shard $i/4 & done; wait
+
+  # the same under torchrun or accelerate launch, which set RANK and WORLD_SIZE per process
+  torchrun --nproc-per-node 4 --no-python sh -c \\
+      'CUDA_VISIBLE_DEVICES=$LOCAL_RANK xsd extract --profile full --shard $RANK/$WORLD_SIZE'
+  accelerate launch --multi_gpu --num_processes 4 --no_python sh -c \\
+      'CUDA_VISIBLE_DEVICES=$LOCAL_RANK xsd extract --profile full --shard $RANK/$WORLD_SIZE'
+
+  # a SLURM array (sbatch --array=0-7): one task per chunk slice
+  xsd extract --profile full --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT
+"""
 
 
 def add_commands(subparsers) -> None:
@@ -11,12 +40,15 @@ def add_commands(subparsers) -> None:
 
     extract = subparsers.add_parser(
         "extract", help="run both models on a split and store their hidden states",
-        description="Both VLMs answer every sample of the split greedily (up to the profile's "
-        "max_new_tokens) and their last-layer states are stored in safetensors shards. "
-        "Resumable: rerun the same command after an interruption. Prints samples/s and bytes/sample.",
+        description=EXTRACT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_profile_argument(extract)
     extract.add_argument("--split", choices=("train", "test", "both"), default="both")
+    extract.add_argument(
+        "--shard", type=_shard, default=(0, 1), metavar="I/N",
+        help="extract only the chunks c with c %% N == I, into the store the other N-1 processes fill "
+        "(0 <= I < N; default 0/1: all of them)",
+    )
     extract.set_defaults(handler=_extract)
 
     train = subparsers.add_parser(
@@ -30,14 +62,24 @@ def add_commands(subparsers) -> None:
     train.set_defaults(handler=_train)
 
 
+def _shard(text: str) -> tuple[int, int]:
+    from xsd.extract import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _extract(args) -> int:
     from xsd.extract import extract
 
     splits = ("train", "test") if args.split == "both" else (args.split,)
     for split in splits:
-        report = extract(args.profile, split)
-        print(json.dumps({k: report[k] for k in ("split", "samples", "failed", "bytes_per_sample",
-                                                  "samples_per_s_this_run", "store")}, indent=1))
+        report = extract(args.profile, split, shard=args.shard)
+        print(json.dumps({k: report[k] for k in ("split", "shard", "chunks_this_run", "samples", "failed",
+                                                  "bytes_per_sample", "samples_per_s_this_run", "complete",
+                                                  "store")}, indent=1))
     return 0
 
 

@@ -8,16 +8,23 @@ One record per (clip, question) sample holds both models' generations:
 Alignment convention: h[t] is the state whose LM-head argmax is generated token t.
 
 A shard stores its records concatenated along time with offsets, so records of any length share
-one file. Shards are written whole (temp file, then rename) and the index is rewritten the same
-way after each shard, so a killed writer loses at most the shard in progress; `StoreWriter`
-reports which ids are already stored and a restarted job continues from there. Because shard
-boundaries are counted from the start of a fixed sample order, the resumed store is identical to
-an uninterrupted one.
+one file. The samples are cut into chunks of `shard_size` counted from the start of a fixed sample
+order, and chunk c is written as shard c (`shard-0000c.safetensors`), whole (a temp file of its
+own, then a rename), so a killed writer loses at most the chunk in progress and a resumed store is identical to
+an uninterrupted one. Several processes may write one store at once, each its own chunks (`xsd
+extract --shard i/n`): the shared files (the index, the extraction's manifest) are read, merged
+and replaced under a file lock (`fcntl.flock` on `index.lock`), so the store must live on a file
+system whose locks hold across the writers' machines (a local disk, NFSv4, GPFS, Lustre mounted
+with `flock`). An index that counts chunks (`chunks`, `chunks_done`) tells a finished store from
+a partial one: `HiddenStateStore` refuses a partial one unless asked for it (`partial=True`).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,17 +32,40 @@ import torch
 from safetensors.torch import load_file, save_file
 
 INDEX = "index.json"
+LOCK = "index.lock"
 FIELDS = ("h_egpt", "h_vl", "tok_egpt", "tok_vl")
 
 
 class StoreError(ValueError):
-    """A store that is missing, malformed, or written with other settings."""
+    """A store that is missing, malformed, incomplete, or written with other settings."""
+
+
+def _temporary(path: Path) -> Path:
+    """A temp name beside `path` that no other process uses (same folder: the rename stays atomic)."""
+    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = _temporary(path)
     temporary.write_text(text)
     os.replace(temporary, path)
+
+
+def atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict | None = None) -> None:
+    temporary = _temporary(path)
+    save_file(tensors, str(temporary), metadata=metadata)
+    os.replace(temporary, path)
+
+
+@contextmanager
+def locked(root: Path):
+    """Hold the store's lock: the writers of other processes wait here until it is released."""
+    with open(Path(root) / LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -48,30 +78,50 @@ class Record:
 
 
 class StoreWriter:
-    """Append records; every `shard_size` records become one shard on disk."""
+    """Write a store chunk by chunk; processes that write one store at once each take their own chunks.
 
-    def __init__(self, root: Path, meta: dict, shard_size: int = 256):
+    With `chunks` (how many the sample order has), the index also lists the chunks done, and the
+    store counts as complete once all are. Without it (a store filled by `add`), it always does.
+    """
+
+    def __init__(self, root: Path, meta: dict, shard_size: int = 256, chunks: int | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.shard_size = shard_size
-        self.index = self._open_index(meta)
+        self.shard_size, self.chunks = shard_size, chunks
+        with locked(self.root):
+            self.index = self._open_index(meta)
         self.pending: list[Record] = []
 
     def _open_index(self, meta: dict) -> dict:
         path = self.root / INDEX
-        if not path.exists():
-            return {"meta": meta, "shard_size": self.shard_size, "shards": []}
-        index = json.loads(path.read_text())
-        if index["meta"] != meta or index["shard_size"] != self.shard_size:
-            raise StoreError(
-                f"{path} was written with other settings ({index['meta']}, shard size "
-                f"{index['shard_size']}); remove {self.root} or use another output folder"
-            )
+        if path.exists():
+            index = json.loads(path.read_text())
+            if index["meta"] != meta or index["shard_size"] != self.shard_size:
+                raise StoreError(
+                    f"{path} was written with other settings ({index['meta']}, shard size "
+                    f"{index['shard_size']}); remove {self.root} or use another output folder"
+                )
+            if self.chunks is None or "chunks" in index:
+                return index
+        else:
+            index = {"meta": meta, "shard_size": self.shard_size, "shards": []}
+        if self.chunks is not None:  # a new store, or one begun before chunks were counted
+            index.update(chunks=self.chunks, chunks_done=[])
+        atomic_write_text(path, json.dumps(index, indent=1))
         return index
+
+    def _read_index(self) -> dict:
+        """The index as on disk now: other processes may have added chunks since we last looked."""
+        self.index = json.loads((self.root / INDEX).read_text())
+        return self.index
 
     @property
     def stored_ids(self) -> set[str]:
-        return {i for shard in self.index["shards"] for i in shard["ids"]}
+        return {i for shard in self._read_index()["shards"] for i in shard["ids"]}
+
+    @property
+    def chunks_done(self) -> set[int]:
+        return set(self._read_index().get("chunks_done", ()))
 
     def add(self, record: Record) -> None:
         self.pending.append(record)
@@ -84,14 +134,36 @@ class StoreWriter:
         self.pending = []
 
     def write_shard(self, records: list[Record]) -> None:
-        """Write `records` as the next shard (atomically), then the index."""
-        name = f"shard-{len(self.index['shards']):05d}.safetensors"
-        ids = [r.id for r in records]
-        temporary = self.root / (name + ".tmp")
-        save_file(pack(records), str(temporary), metadata={"ids": json.dumps(ids)})
-        os.replace(temporary, self.root / name)
-        self.index["shards"].append({"file": name, "ids": ids, "bytes": (self.root / name).stat().st_size})
-        atomic_write_text(self.root / INDEX, json.dumps(self.index, indent=1))
+        """Write `records` as the next shard (for a store that one process fills in order)."""
+        self.write_chunk(len(self._read_index()["shards"]), records)
+
+    def write_chunk(self, chunk: int, records: list[Record]) -> None:
+        """Store chunk `chunk`'s records (none when all its samples failed) as its shard, then list it
+        in the index as done. Writing a chunk again replaces it."""
+        name = f"shard-{chunk:05d}.safetensors"
+        entry = None
+        if records:
+            ids = [r.id for r in records]
+            atomic_save_file(pack(records), self.root / name, metadata={"ids": json.dumps(ids)})
+            entry = {"file": name, "ids": ids, "bytes": (self.root / name).stat().st_size}
+        with locked(self.root):
+            index = self._read_index()
+            shards = [s for s in index["shards"] if s["file"] != name] + ([entry] if entry else [])
+            # chunk order whoever wrote first (by length too: chunk 100000 has six digits)
+            index["shards"] = sorted(shards, key=lambda s: (len(s["file"]), s["file"]))
+            self._write_done(index, {chunk})
+
+    def mark_done(self, chunks: set[int]) -> None:
+        """List chunks as done that are already stored (by a run from before chunks were counted)."""
+        with locked(self.root):
+            index = self._read_index()
+            if not chunks <= set(index.get("chunks_done", ())):
+                self._write_done(index, chunks)
+
+    def _write_done(self, index: dict, chunks: set[int]) -> None:
+        if "chunks" in index:
+            index["chunks_done"] = sorted(set(index["chunks_done"]) | chunks)
+        atomic_write_text(self.root / INDEX, json.dumps(index, indent=1))
 
 
 def pack(records: list[Record]) -> dict[str, torch.Tensor]:
@@ -114,9 +186,12 @@ def unpack(tensors: dict[str, torch.Tensor], ids: list[str]) -> list[Record]:
 
 
 class HiddenStateStore:
-    """Read a store shard by shard (memory stays bounded by one shard)."""
+    """Read a store shard by shard (memory stays bounded by one shard).
 
-    def __init__(self, root: Path):
+    A store whose chunks are not all extracted yet (shard processes still running, or killed)
+    raises StoreError, unless `partial=True` asks to read what is there."""
+
+    def __init__(self, root: Path, partial: bool = False):
         self.root = Path(root)
         path = self.root / INDEX
         if not path.is_file():
@@ -125,6 +200,23 @@ class HiddenStateStore:
             self.index = json.loads(path.read_text())
         except json.JSONDecodeError as error:
             raise StoreError(f"{path}: not valid JSON: {error}") from None
+        if not partial and not self.complete:
+            missing = self.missing_chunks
+            raise StoreError(
+                f"{self.root} is incomplete: {len(missing)} of {self.index['chunks']} chunks not extracted "
+                f"yet ({_some(missing)}); finish it with `xsd extract` (every `--shard i/n` of the run, "
+                "or once without --shard)"
+            )
+
+    @property
+    def missing_chunks(self) -> list[int]:
+        """Chunks of the sample order not stored yet (none for a store that does not count chunks)."""
+        done = set(self.index.get("chunks_done", ()))
+        return [c for c in range(self.index.get("chunks", 0)) if c not in done]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing_chunks
 
     @property
     def meta(self) -> dict:
@@ -153,6 +245,11 @@ class HiddenStateStore:
     def records(self):
         for k in range(self.n_shards):
             yield from self.shard(k)
+
+
+def _some(chunks: list[int], shown: int = 8) -> str:
+    listed = ", ".join(map(str, chunks[:shown]))
+    return f"chunks {listed}" + (f" and {len(chunks) - shown} more" if len(chunks) > shown else "")
 
 
 class ShardView:
