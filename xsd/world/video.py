@@ -1,8 +1,8 @@
 """RGB video: mp4 written and read with PyAV, and the uniform 8-frame sampling of the target.
 
-Encoding uses libx264 on one thread with fixed settings, so the same frames give the same
-bytes (checked by the tests on this PyAV/x264 build; decoded frames are what the pipeline
-relies on). Odd frame sizes are cropped by one pixel, since yuv420p needs even sizes.
+Encoding uses libx264 on one thread with fixed settings and without macroblock-tree rate
+control, so the same frames give the same bytes (checked by the tests; decoded frames are what
+the pipeline relies on). Odd frame sizes are cropped by one pixel, since yuv420p needs even sizes.
 """
 from __future__ import annotations
 
@@ -15,6 +15,13 @@ from xsd.world.layout import DataError
 
 TARGET_FRAMES = 8
 CRF = "12"
+# mbtree=0: x264's macroblock-tree rate control reads heap memory it never initialised (the
+# x264 core 165 in the PyAV 16-18 wheels, threads=1 or not), so its output depends on what earlier
+# encodes left behind: the first mp4 of a process is reproducible, the next ones are not, and two
+# builds of a world in one process differed. The output changes with glibc's MALLOC_PERTURB_ byte
+# with mbtree on and does not with it off; bframes=0 alone is not enough. Costs ~5-30% larger
+# files at the same CRF (quality slightly higher).
+X264_OPTIONS = {"crf": CRF, "preset": "medium", "threads": "1", "x264-params": "mbtree=0"}
 
 
 def write_mp4(path: Path, frames, fps: float) -> None:
@@ -46,11 +53,12 @@ def write_mp4(path: Path, frames, fps: float) -> None:
 def _open_stream(container, fps, shape):
     from fractions import Fraction
 
-    stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+    # options at add_stream: they are handed to avcodec_open2 when the encoder opens
+    stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001),
+                                  options=dict(X264_OPTIONS))
     stream.width, stream.height = shape[1], shape[0]
     stream.pix_fmt = "yuv420p"
     stream.thread_count = 1
-    stream.options = {"crf": CRF, "preset": "medium", "threads": "1"}
     return stream
 
 
