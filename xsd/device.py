@@ -77,6 +77,12 @@ def describe(device: torch.device | str, dtype: torch.dtype | str | None = None,
     return info
 
 
+def peak_memory_gb(device: torch.device | str) -> float | None:
+    """The most memory this process's tensors held on a GPU so far (None on the CPU)."""
+    device = torch.device(device)
+    return torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None
+
+
 def model_device(model) -> torch.device:
     """The device a model's parameters live on."""
     return next(model.parameters()).device

@@ -91,7 +91,8 @@ def batch_inputs(pair, side: str, items: list[dict]) -> tuple[dict, int]:
     for i, x in enumerate(items):
         n = x["input_ids"].shape[1]
         ids[i, length - n:], mask[i, length - n:] = x["input_ids"][0], 1
-    batch = {"input_ids": ids, "attention_mask": mask}
+    device = x["input_ids"].device
+    batch = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
     if side == "target":
         batch["pixel_values_videos"] = torch.cat([x["pixel_values_videos"] for x in items])
     else:
@@ -114,18 +115,20 @@ def generate_batch(pair, side: str, items: list[dict], max_new_tokens: int) -> l
     results = []
     for row, row_states in zip(tokens.tolist(), states):
         length = row.index(eos) + 1 if eos in row else len(row)
-        results.append((torch.tensor(row[:length]), row_states[:length]))
+        results.append((torch.tensor(row[:length]), row_states[:length].cpu()))
     return results
 
 
 # -- the run --------------------------------------------------------------------------------------
 
 def extract(profile: str | Profile, split: str, progress: bool = True, stop_after_chunks: int | None = None,
-            shard: tuple[int, int] = (0, 1)) -> dict:
+            shard: tuple[int, int] = (0, 1), device=None) -> dict:
     """Extract (or resume extracting) the store of a split; returns the run's report.
 
     `shard=(i, n)`: only the chunks c with c % n == i, into the store the other n - 1 processes
-    fill too. The report's `complete` says whether every chunk of the split is stored now."""
+    fill too. The report's `complete` says whether every chunk of the split is stored now. The
+    models run on `device` (None: the profile's); the store is the same on every device up to the
+    device's arithmetic."""
     from tqdm import tqdm
 
     from xsd.models.mini_training import trained_pair, world_root
@@ -135,7 +138,7 @@ def extract(profile: str | Profile, split: str, progress: bool = True, stop_afte
     profile = load_profile(profile) if isinstance(profile, str) else profile
     settings = profile.extract
     torch.set_num_threads(settings.threads)
-    pair = trained_pair(profile)
+    pair = trained_pair(profile, device=device)
     dataset = WorldDataset(world_root(profile), split, event_frames=profile.models.event_frames)
     limit = settings.train_samples if split == "train" else settings.test_samples
     samples = chosen_samples(dataset, limit, profile.seed)
@@ -145,7 +148,7 @@ def extract(profile: str | Profile, split: str, progress: bool = True, stop_afte
             "max_new_tokens": settings.max_new_tokens, "n_samples": len(samples)}
     chunks = [samples[i:i + settings.shard_size] for i in range(0, len(samples), settings.shard_size)]
     writer = StoreWriter(root, meta, shard_size=settings.shard_size, chunks=len(chunks))
-    atomic_save_file({"weight": pair.target.get_output_embeddings().weight.detach().contiguous()}, root / LM_HEAD)
+    atomic_save_file({"weight": pair.target.get_output_embeddings().weight.detach().cpu().contiguous()}, root / LM_HEAD)
     mine = range(index, len(chunks), count)
     todo = _chunks_to_do(writer, chunks, mine, root)
     start, processed = time.perf_counter(), 0

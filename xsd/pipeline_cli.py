@@ -36,7 +36,7 @@ across them (a local disk, NFSv4, GPFS, Lustre mounted with flock).
 
 
 def add_commands(subparsers) -> None:
-    from xsd.cli import add_profile_argument
+    from xsd.cli import add_device_argument, add_profile_argument
 
     extract = subparsers.add_parser(
         "extract", help="run both models on a split and store their hidden states",
@@ -49,6 +49,7 @@ def add_commands(subparsers) -> None:
         help="extract only the chunks c with c %% N == I, into the store the other N-1 processes fill "
         "(0 <= I < N; default 0/1: all of them)",
     )
+    add_device_argument(extract)
     extract.set_defaults(handler=_extract)
 
     train = subparsers.add_parser(
@@ -76,7 +77,7 @@ def _extract(args) -> int:
 
     splits = ("train", "test") if args.split == "both" else (args.split,)
     for split in splits:
-        report = extract(args.profile, split, shard=args.shard)
+        report = extract(args.profile, split, shard=args.shard, device=args.device)
         print(json.dumps({k: report[k] for k in ("split", "shard", "chunks_this_run", "samples", "failed",
                                                   "bytes_per_sample", "samples_per_s_this_run", "complete",
                                                   "store")}, indent=1))

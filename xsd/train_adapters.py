@@ -261,3 +261,18 @@ def trained_adapter(profile, name: str):
                               f"run `xsd train {name} --profile {profile.name}`")
     adapter, config = load_adapter(folder, name=name)
     return adapter, config, json.loads((folder / "result.json").read_text())
+
+
+def decoding_adapter(profile, name: str, device=None):
+    """Adapter `name` as the decoder runs it, on `device` in the target's dtype: the trained one,
+    or for a profile with random weights (shapes) a seeded random one of the real sizes, whose
+    costs are what matter there."""
+    from xsd.device import dtype_of
+
+    models = profile.models
+    if models.random_weights is None:
+        adapter = trained_adapter(profile, name)[0]
+        return adapter.to(device) if device is not None else adapter
+    torch.manual_seed(profile.seed + 3)
+    adapter = create_adapter(name, models.llm.hidden_size, **profile.adapters.sizes.get(name, {}))
+    return adapter.to(device or "cpu", dtype_of(models.random_weights.dtype)).eval()

@@ -59,6 +59,9 @@ def add_commands(subparsers) -> None:
                             help="at most this many questions per type and model (default 0: all)")
     evaluation.add_argument("--jobs", type=int, default=2, choices=(1, 2),
                             help="processes: 2 evaluates both models at once (default)")
+    from xsd.cli import add_device_argument
+
+    add_device_argument(evaluation)
     evaluation.set_defaults(handler=eval_models)
 
 
@@ -129,7 +132,8 @@ def eval_models(args) -> int:
     from xsd.models.mini_training import ModelsNotTrained
 
     try:
-        result = evaluate_profile(load_profile(args.profile), limit=args.limit or None, jobs=args.jobs)
+        result = evaluate_profile(load_profile(args.profile), limit=args.limit or None, jobs=args.jobs,
+                                  device=args.device)
     except ModelsNotTrained as error:
         print(f"xsd: {error}", file=sys.stderr)
         return 1
@@ -195,6 +199,11 @@ def check_models(args) -> int:
 
     profile = load_profile(args.profile)
     models = profile.models
+    if models.random_weights is not None:
+        from xsd.models.shapes import parameter_counts
+
+        print(json.dumps({**parameter_counts(profile), "weights": "random (built on the meta device here)"}, indent=2))
+        return 0
     if models.trained_here:
         print(f"xsd: profile {profile.name} has no pretrained checkpoints; its models are trained here")
         return 1

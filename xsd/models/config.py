@@ -88,11 +88,14 @@ class ModelsConfig:
     llm: LLMConfig | None = None
     train: TrainConfig | None = None
     pretrained: PretrainedConfig | None = None
-    random_weights: RandomWeightsConfig | None = None
-    device: str = "auto"     # auto: CUDA when present for full and shapes, the CPU for mini and smoke
+    # Left out of the repr, which keys the trained models' caches (see mini_training.checkpoint_dir):
+    # where the models run changes nothing they compute, and mini/smoke have no random weights.
+    random_weights: RandomWeightsConfig | None = field(default=None, repr=False)
+    device: str = field(default="auto", repr=False)  # auto: CUDA when present for full and shapes, else the CPU
 
     @property
     def trained_here(self) -> bool:
         """mini/smoke: tiny models built and trained by the artifact (full: real checkpoints;
         shapes: the full architectures with random weights)."""
         return self.pretrained is None and self.random_weights is None
+

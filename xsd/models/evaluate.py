@@ -61,14 +61,15 @@ def grade_answers(records: list[dict]) -> dict:
     }
 
 
-def evaluate_side(profile_ref: str, side: str, limit: int | None = None, threads: int = 1) -> dict:
-    """Generate and grade one model's answers on the test split."""
+def evaluate_side(profile_ref: str, side: str, limit: int | None = None, threads: int = 1,
+                  device: str | None = None) -> dict:
+    """Generate and grade one model's answers on the test split, on `device` (None: the profile's)."""
     from xsd.models.mini_training import trained_pair, world_root
     from xsd.world.dataset import WorldDataset
 
     torch.set_num_threads(threads)
     profile = load_profile(profile_ref)
-    pair = trained_pair(profile)
+    pair = trained_pair(profile, device=device)
     dataset = WorldDataset(world_root(profile), "test", event_frames=profile.models.event_frames)
     started = time.perf_counter()
     records = [{"id": s.id, "qtype": s.qtype, "key_facts": s.key_facts,
@@ -93,7 +94,7 @@ def examples(records: list[dict]) -> list[dict]:
 
 
 def evaluate_profile(profile: str | Profile = "mini", limit: int | None = None, jobs: int = 2,
-                     use_cache: bool = True) -> dict:
+                     use_cache: bool = True, device: str | None = None) -> dict:
     """Both models' accuracy on the test split; cached as eval.json beside the checkpoint."""
     from xsd.models.mini_training import (SIDES, checkpoint_dir, is_trained, run_in_processes,
                                           trained_pair, write_json_atomic)
@@ -105,7 +106,7 @@ def evaluate_profile(profile: str | Profile = "mini", limit: int | None = None, 
     cache = directory / f"eval_limit{limit or 'all'}.json"
     if use_cache and cache.is_file():
         return json.loads(cache.read_text())
-    tasks = [(str(profile.source or profile.name), side, limit) for side in SIDES]
+    tasks = [(str(profile.source or profile.name), side, limit, 1, device) for side in SIDES]
     results = run_in_processes(evaluate_side, tasks, jobs) if jobs > 1 else [evaluate_side(*t) for t in tasks]
     report = {"profile": profile.name, "split": "test", "limit_per_type": limit,
               "grading": "all key facts of the sample stated correctly (xsd.world.qa.grade)",

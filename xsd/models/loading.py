@@ -112,8 +112,10 @@ def load_lm_head_weight(path: Path, what: str = "Video-LLaVA target"):
     check_checkpoint(path, TARGET_EXPECTS, what)
     for file in sorted(Path(path).glob("*.safetensors")):
         with safe_open(str(file), framework="pt") as weights:
-            if "lm_head.weight" in weights.keys():
-                return weights.get_tensor("lm_head.weight")
+            # `lm_head.weight`, or `language_model.lm_head.weight` in the layout Video-LLaVA-7B-hf ships
+            key = next((k for k in weights.keys() if k == "lm_head.weight" or k.endswith(".lm_head.weight")), None)
+            if key is not None:
+                return weights.get_tensor(key)
     raise ModelLoadError(f"{what}: no lm_head.weight in the safetensors files of {path}")
 
 

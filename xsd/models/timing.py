@@ -192,7 +192,7 @@ def profile_stage_timings(profile: str | Profile = "mini", threads: int = 1, rep
                           prompt_tokens: dict | None = None) -> dict:
     """`stage_timings` of the profile's pair on the first test sample of its world, on `device`
     (None: the profile's); `prompt_tokens` ({side: n}) pads the prompts as the profile's setting does."""
-    from xsd.device import describe, resolve
+    from xsd.device import describe, peak_memory_gb, resolve
     from xsd.models.mini_training import trained_pair, world_root
     from xsd.world.dataset import WorldDataset
     from xsd.world.layout import N_SLICES
@@ -207,4 +207,5 @@ def profile_stage_timings(profile: str | Profile = "mini", threads: int = 1, rep
     result = stage_timings(pair, dataset.event_frames(sample), dataset.video_frames(sample), sample.question,
                            threads, repeats, warmup, decode_tokens)
     return {"profile": profile.name, "sample": sample.id, "prompt_padding": dict(pair.prompt_tokens),
-            "measured_on": describe(device, pair.target.dtype, {"torch": threads}), **result}
+            "measured_on": describe(device, pair.target.dtype, {"torch": threads}),
+            "peak_memory_gb": peak_memory_gb(device), **result}
