@@ -13,7 +13,7 @@ import time
 import torch
 
 from xsd.adapters import KVCache
-from xsd.decode.loop import Proposal
+from xsd.decode.loop import Proposal, role_generator
 
 
 class EgptFeed:
@@ -65,7 +65,8 @@ class HeadDrafter:
         if "egpt" in head.streams and feed is None:
             raise ValueError(f"{head.name} reads the draft model's states: give it an EgptFeed")
         self.head, self.lm_head, self.gamma, self.temperature, self.feed = head.eval(), lm_head, gamma, temperature, feed
-        self.generator = torch.Generator().manual_seed(seed)
+        # its own stream of the decode's seed, independent of the loop's ("target") draws
+        self.generator = role_generator(seed, "draft", lm_head.device)
         self.head_s, self.head_calls = 0.0, 0  # time inside the head's own forward calls
 
     def first_proposal(self) -> Proposal | None:

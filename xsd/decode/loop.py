@@ -12,6 +12,7 @@ Chen et al. 2023) against the drafter's q, so the output follows the target's di
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -83,6 +84,18 @@ class DecodeResult:
     stats: DecodeStats
 
 
+RESIDUAL_EPSILON = 1e-6  # below this mass, max(0, p − q) is rounding noise, not a distribution
+
+
+def role_generator(seed: int, role: str, device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator for one role of a decode ("target": the loop's own draws; "draft": a
+    drafter's), seeded from a hash of (seed, role): one decode seed gives each role its own
+    stream, so a draft is drawn from q independently of the target's draws, as the rejection
+    sampling rule assumes. `device` is where the probabilities it samples from live."""
+    digest = hashlib.sha256(f"xsd-decode:{seed}:{role}".encode()).digest()
+    return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
 def verify(logits: torch.Tensor, proposal: Proposal, temperature: float,
            generator: torch.Generator | None) -> tuple[int, int | None]:
     """Accept a prefix of `proposal` against the target's logits for the same positions.
@@ -101,10 +114,13 @@ def verify(logits: torch.Tensor, proposal: Proposal, temperature: float,
     p = torch.softmax(logits.float() / temperature, dim=-1)
     for i, token in enumerate(drafts):
         q = proposal.q[i] if proposal.q is not None else _one_hot(token, p.shape[-1])
-        if torch.rand((), generator=generator) < torch.clamp(p[i, token] / q[token], max=1.0):
+        if torch.rand((), generator=generator, device=p.device) < torch.clamp(p[i, token] / q[token], max=1.0):
             continue
         residual = (p[i] - q).clamp(min=0)
-        return i, int(torch.multinomial(residual / residual.sum(), 1, generator=generator))
+        mass = residual.sum()
+        # its mass is the rejection probability 1 − Σ min(p, q): at ~0 a rejection is rounding, so take p
+        correction = residual / mass if mass > RESIDUAL_EPSILON else p[i]
+        return i, int(torch.multinomial(correction, 1, generator=generator))
     if len(drafts) < p.shape[0]:
         return len(drafts), int(torch.multinomial(p[len(drafts)], 1, generator=generator))
     return len(drafts), None
@@ -121,7 +137,7 @@ def speculative_generate(target: Target, inputs: dict, drafter: Drafter, max_new
                          eos_token_id: int | None = None, temperature: float = 0.0,
                          seed: int = 0) -> DecodeResult:
     stats = DecodeStats()
-    generator = torch.Generator().manual_seed(seed) if temperature > 0 else None
+    generator = role_generator(seed, "target") if temperature > 0 else None
     start = time.perf_counter()
     logits, state, cache = target.prefill(inputs)
     stats.prefill_s = time.perf_counter() - start
