@@ -25,7 +25,7 @@ import torch
 
 from xsd import metrics
 from xsd.config import Profile, load_profile
-from xsd.decode.methods import NEEDS_WORKER, POLICIES, Decoder
+from xsd.decode.methods import NEEDS_WORKER, POLICIES, Decoder, static_target
 
 BASELINES = ("ar", "ar-loop")
 # the mini world's longest answers (reference answers of 27 target tokens on average, against the study's 50-token
@@ -51,8 +51,11 @@ def label(method: str, gamma: int | None, policy: str | None = None) -> str:
 
 def bench_decode(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), policies=POLICIES,
                  max_new_tokens: int | None = None, seed: int = 0, qtypes: tuple[str, ...] = (),
-                 progress: bool = True) -> dict:
-    """Every method on n seeded test samples (of the question types `qtypes` only, when given)."""
+                 progress: bool = True, device=None, draft_device=None) -> dict:
+    """Every method on n seeded test samples (of the question types `qtypes` only, when given),
+    on `device` (None: the profile's), the draft VLM on `draft_device` (default: the same)."""
+    from xsd.device import describe
+
     from tqdm import tqdm
 
     from xsd.pipeline import ensure_world
@@ -60,7 +63,8 @@ def bench_decode(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), policies
 
     profile = load_profile(profile) if isinstance(profile, str) else profile
     max_new_tokens = max_new_tokens or profile.extract.max_new_tokens
-    decoder = Decoder.load(profile, gamma=gammas[0], policy=policies[0], progress=progress)
+    decoder = Decoder.load(profile, gamma=gammas[0], policy=policies[0], progress=progress, device=device,
+                           draft_device=draft_device)
     try:
         dataset = WorldDataset(ensure_world(profile, progress), "test", event_frames=profile.models.event_frames)
         samples = benchmark_samples(dataset, n, seed + 1, qtypes)
@@ -79,6 +83,7 @@ def bench_decode(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), policies
     return {
         "profile": profile.name, "n_samples": len(inputs), "gammas": list(gammas), "policies": list(policies),
         "max_new_tokens": max_new_tokens, "seed": seed, "qtypes": list(qtypes), "threads": decoder.threads,
+        "measured_on": describe(decoder.target.device, decoder.target.model.dtype, decoder.threads),
         "prefill_adapter": decoder.prefill_adapter, "costs": costs,
         "methods": summarise(runs, costs), "runs": runs, "sample_qtypes": {s.id: s.qtype for s in samples},
     }
@@ -110,10 +115,10 @@ def _run(decoder: Decoder, variant: tuple, sample, max_new_tokens: int) -> dict:
 
 # -- per-call costs -------------------------------------------------------------------------------
 
-def _median_s(call, repeats: int = 15) -> float:
+def _median_s(call, device, repeats: int = 15) -> float:
     from xsd.models.timing import median_seconds
 
-    return median_seconds(call, repeats=repeats, warmup=1)
+    return median_seconds(call, repeats=repeats, warmup=1, device=device)
 
 
 @torch.no_grad()
@@ -124,8 +129,9 @@ def per_call_costs(decoder: Decoder, sample, max_k: int) -> dict:
 
     _, _, video_frames, question = sample
     target = decoder.target
+    device = target.device
     inputs = decoder.pair.inputs("target", video_frames, question)
-    prefill_s = _median_s(lambda: target.prefill(inputs), repeats=5)
+    prefill_s = _median_s(lambda: target.prefill(inputs), device, repeats=5)
     _, state, cache = target.prefill(inputs)
     length = cache.get_seq_length()
 
@@ -133,11 +139,11 @@ def per_call_costs(decoder: Decoder, sample, max_k: int) -> dict:
         target.forward([5] * k, cache)
         target.crop(cache, length)
 
-    verify = {str(k): _median_s(lambda k=k: forward(k)) for k in range(1, max_k + 1)}  # JSON keys
+    verify = {str(k): _median_s(lambda k=k: forward(k), device) for k in range(1, max_k + 1)}  # JSON keys
     heads = {}
     hidden = state[None, None]
     for name, head in decoder.heads.items():
-        args = (hidden,) if head.streams == ("vl",) else (hidden,) * len(head.streams)
+        args = (hidden,) * len(head.streams)
 
         def step(head=head, args=args):
             cache_ = KVCache()
@@ -145,8 +151,129 @@ def per_call_costs(decoder: Decoder, sample, max_k: int) -> dict:
             logits = decoder.lm_head @ head.next_state(*args, cache=cache_)[0, -1]
             return logits.argmax()
 
-        heads[name] = _median_s(step) / 2  # two head calls (and one LM-head product) per timing
-    return {"prefill_s": prefill_s, "decode_s": verify["1"], "verify_s": verify, "head_step_s": heads}
+        heads[name] = _median_s(step, device) / 2  # two head calls (and one LM-head product) per timing
+    return {"prefill_s": prefill_s, "decode_s": verify["1"], "verify_s": verify, "head_step_s": heads,
+            "prompt_tokens": length}
+
+
+@torch.no_grad()
+def draft_contention(decoder: Decoder, sample, max_k: int, repeats: int = 5) -> dict:
+    """The target's prefill, decode step and verify forwards timed while the draft VLM works beside
+    it (its own process, on its own device or sharing the target's): for the prefill, the draft
+    starts with it, as in phase 1; for the other calls, the draft is past its prefill and decoding
+    (told to ignore EOS, so it is still decoding when the call ends). Medians in seconds, and how
+    many draft tokens were ready when the target's prefill ended."""
+    _, event_frames, video_frames, question = sample
+    target, worker = decoder.target, decoder.worker
+    inputs = decoder.pair.inputs("target", video_frames, question)
+    _, _, cache = target.prefill(inputs)
+    length = cache.get_seq_length()
+
+    def beside_draft(call, draft_decoding: bool) -> tuple[float, float, float]:
+        times, ready, busy = [], [], []
+        for _ in range(repeats + 1):  # the first is a warm-up
+            worker.submit(event_frames, question, ignore_eos=True)
+            if draft_decoding:
+                _wait_for(lambda: worker.ready.value >= 1)
+            start = target.now()
+            call()
+            times.append(target.now() - start)
+            ready.append(worker.ready.value)
+            busy.append(not worker.finished.value)
+            worker.finish()
+        return statistics.median(times[1:]), statistics.mean(ready[1:]), statistics.mean(busy[1:])
+
+    def forward(k):
+        target.forward([5] * k, cache)
+        target.crop(cache, length)
+
+    prefill_s, ready_at_prefill_end, _ = beside_draft(lambda: target.prefill(inputs), draft_decoding=False)
+    verify, busy = {}, []
+    for k in range(1, max_k + 1):
+        verify[str(k)], _, still_busy = beside_draft(lambda k=k: forward(k), draft_decoding=True)
+        busy.append(still_busy)
+    return {"prefill_s": prefill_s, "decode_s": verify["1"], "verify_s": verify,
+            # draft tokens ready when the target's prefill ended (the first comes from the draft's prefill)
+            "draft_tokens_at_prefill_end": ready_at_prefill_end,
+            "draft_busy_fraction": statistics.mean(busy), "repeats": repeats,
+            "draft_device": decoder.threads.get("draft_device")}
+
+
+def _wait_for(condition, timeout_s: float = 600) -> None:
+    import time
+
+    deadline = time.perf_counter() + timeout_s
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the draft worker made no token in time")
+        time.sleep(0.0002)
+
+
+def contention_slowdown(alone: dict, beside: dict) -> dict:
+    """How many times slower each target call ran with the draft VLM beside it than alone."""
+    return {"prefill": beside["prefill_s"] / alone["prefill_s"], "decode": beside["decode_s"] / alone["decode_s"],
+            "verify": {k: beside["verify_s"][k] / alone["verify_s"][k] for k in beside["verify_s"]}}
+
+
+def greedy_exact_match(decoder: Decoder, samples: list, max_new_tokens: int, methods=("ar-loop", "b1")) -> dict:
+    """Greedy tokens of each method against the target's own `generate` (ar), per method: the share
+    of samples that matched token for token, and the tokens compared."""
+    result = {m: {"matched": 0, "samples": 0, "tokens": 0} for m in methods}
+    for _, event_frames, video_frames, question in samples:
+        reference = decoder.run("ar", event_frames, video_frames, question, max_new_tokens)["tokens"]
+        for method in methods:
+            tokens = decoder.run(method, event_frames, video_frames, question, max_new_tokens)["tokens"]
+            entry = result[method]
+            entry["samples"] += 1
+            entry["matched"] += tokens == reference
+            entry["tokens"] += len(reference)
+    return {m: {**e, "rate": e["matched"] / max(e["samples"], 1)} for m, e in result.items()}
+
+
+def bench_costs(profile: str | Profile, device=None, draft_device=None, max_k: int = 8, samples: int = 2,
+                max_new_tokens: int | None = None, prompt_tokens: dict | None = None, repeats: int = 5,
+                seed: int = 0, progress: bool = True) -> dict:
+    """Per-call costs only (`xsd bench decode --costs-only`): the target's prefill, decode step,
+    verify(k) for k = 1..max_k and the heads' steps, alone and with the draft VLM beside the target,
+    and the greedy exact match of ar-loop and b1 against `generate` on `samples` test samples. Runs
+    on any profile, `shapes` included, whose random weights make acceptance meaningless: no
+    acceptance or speedup is reported, only costs, which is what a costs file carries."""
+    from xsd.device import describe, peak_memory_gb
+    from xsd.pipeline import ensure_world
+    from xsd.world.dataset import WorldDataset
+
+    profile = load_profile(profile) if isinstance(profile, str) else profile
+    max_new_tokens = max_new_tokens or profile.extract.max_new_tokens
+    decoder = Decoder.load(profile, methods=("ar", "ar-loop", "b1", "l5f"), device=device,
+                           draft_device=draft_device, prompt_tokens=prompt_tokens, progress=progress)
+    try:
+        dataset = WorldDataset(ensure_world(profile, progress), "test", event_frames=profile.models.event_frames)
+        chosen = benchmark_samples(dataset, samples, seed + 1)
+        inputs = [(s.id, dataset.event_frames(s), dataset.video_frames(s), s.question) for s in chosen]
+        eager = target_costs(decoder, inputs, max_k, max_new_tokens, repeats)
+        decoder.target = static_target(profile, decoder.pair)
+        static = target_costs(decoder, inputs, max_k, max_new_tokens, repeats)
+    finally:
+        decoder.close()
+    return {
+        "kind": "costs", "profile": profile.name, "source": "xsd bench decode --costs-only",
+        "measured_on": describe(decoder.target.device, decoder.target.model.dtype, decoder.threads),
+        "peak_memory_gb": {"target_process": peak_memory_gb(decoder.target.device)},
+        "prompt_padding": dict(decoder.pair.prompt_tokens), "max_k": max_k, "seed": seed,
+        "max_new_tokens": max_new_tokens, "random_weights": profile.models.random_weights is not None,
+        "costs": eager, "static_costs": static,
+        # the static step's (a CUDA graph on a GPU) cost over the eager step's, per call
+        "static_over_eager": {"decode": static["decode_s"] / eager["decode_s"],
+                              "verify": {k: static["verify_s"][k] / eager["verify_s"][k] for k in eager["verify_s"]}},
+    }
+
+
+def target_costs(decoder: Decoder, inputs: list, max_k: int, max_new_tokens: int, repeats: int) -> dict:
+    """Per-call costs of the decoder's target alone and beside the draft VLM, and its greedy exact match."""
+    alone = per_call_costs(decoder, inputs[0], max_k)
+    beside = draft_contention(decoder, inputs[0], max_k, repeats)
+    return {**alone, "beside_draft": beside, "draft_slowdown": contention_slowdown(alone, beside),
+            "greedy_exact_match": greedy_exact_match(decoder, inputs, max_new_tokens)}
 
 
 ALONE_ON_THE_CORES = ("ar-loop", "prompt-lookup", "b1")  # no draft process runs beside these

@@ -8,6 +8,15 @@ from pathlib import Path
 from xsd.decode.names import METHODS, POLICIES, PREFILL_ADAPTERS
 
 
+def add_device_arguments(parser) -> None:
+    from xsd.cli import add_device_argument
+
+    add_device_argument(parser)
+    parser.add_argument("--draft-device", default=None,
+                        help="where the draft VLM's process runs (default: the same device as the target; "
+                             "a second GPU, e.g. cuda:1, removes the two models' contention)")
+
+
 def add_commands(subparsers) -> None:
     from xsd.cli import add_profile_argument
 
@@ -32,6 +41,7 @@ def add_commands(subparsers) -> None:
                         "(default), use a zero state (degrade), or stop the draft when the target's "
                         "prefill ends and use zero states from then on (prefill-only)")
     decode.add_argument("--json", action="store_true", help="print JSON (the only output format; kept for scripts)")
+    add_device_arguments(decode)
     decode.set_defaults(handler=_decode)
 
     if "bench" not in subparsers.choices:
@@ -54,7 +64,7 @@ def add_bench_decode(group) -> None:
         "per-position acceptance and the ceiling τ·t_decode/(t_verify(γ+1)+γ·t_head).",
     )
     add_profile_argument(bench)
-    bench.add_argument("--n", type=int, default=24, help="test samples (default 24)")
+    bench.add_argument("--n", type=int, default=None, help="test samples (default 24; with --costs-only 2)")
     bench.add_argument("--gammas", type=int, nargs="+", default=[2, 3, 4], help="γ values to sweep")
     bench.add_argument("--policies", choices=POLICIES, nargs="+", default=list(POLICIES),
                        help="what l5f and two-phase do when the draft VLM's state is not there yet: wait "
@@ -67,6 +77,17 @@ def add_bench_decode(group) -> None:
                        help="only test samples of these question types (describe has the longest answers); "
                             f"one or more of {', '.join(QTYPES)}; default: every type")
     bench.add_argument("--json", type=Path, required=True, help="where to write the results")
+    add_device_arguments(bench)
+    bench.add_argument("--costs-only", action="store_true",
+                       help="measure per-call costs only: the target's prefill, decode step, verify(k) for "
+                            "k = 1..--max-k and the heads' steps, alone and with the draft VLM beside it, plus "
+                            "greedy exact match against generate on --n samples (default 2 here); writes a "
+                            "costs file the studies read (the only mode for shapes, whose random weights "
+                            "make acceptance meaningless)")
+    bench.add_argument("--max-k", type=int, default=8, help="--costs-only: largest verify forward (default 8)")
+    from xsd.models.cli import add_prompt_tokens_argument
+
+    add_prompt_tokens_argument(bench)
     bench.set_defaults(handler=_bench)
 
 
@@ -84,7 +105,7 @@ def _decode(args) -> int:
               f"below {len(dataset)})", file=sys.stderr)
         return 2
     decoder = Decoder.load(profile, methods=(args.method,), gamma=args.gamma, policy=args.policy,
-                           prefill_adapter=args.prefill_adapter)
+                           prefill_adapter=args.prefill_adapter, device=args.device, draft_device=args.draft_device)
     try:
         result = decoder.run(args.method, dataset.event_frames(sample), dataset.video_frames(sample),
                              sample.question, args.max_new_tokens or profile.extract.max_new_tokens,
@@ -102,14 +123,49 @@ def _find(dataset, key: str):
 
 
 def _bench(args) -> int:
+    from xsd.config import load_profile
     from xsd.decode.bench import bench_decode
 
-    result = bench_decode(args.profile, n=args.n, gammas=tuple(args.gammas), policies=tuple(args.policies),
-                          max_new_tokens=args.max_new_tokens, qtypes=tuple(args.qtypes))
+    profile = load_profile(args.profile)
+    if args.costs_only:
+        return _bench_costs(args, profile)
+    if profile.models.random_weights is not None:
+        print(f"xsd bench decode: profile {profile.name} has random weights, so acceptance and speedups mean "
+              f"nothing there; run with --costs-only", file=sys.stderr)
+        return 2
+    result = bench_decode(profile, n=args.n or 24, gammas=tuple(args.gammas), policies=tuple(args.policies),
+                          max_new_tokens=args.max_new_tokens, qtypes=tuple(args.qtypes), device=args.device,
+                          draft_device=args.draft_device)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
     for name, entry in result["methods"].items():
         extra = f", τ {entry['tau']:.2f}" if "tau" in entry else ""
         print(f"{name:>16}: {entry['speedup_vs_ar']:.2f}× vs ar, exact match {entry['exact_match_rate']:.0%}{extra}")
+    print(f"results: {args.json}")
+    return 0
+
+
+def _bench_costs(args, profile) -> int:
+    from xsd.decode.bench import bench_costs
+    from xsd.models.cli import prompt_lengths
+
+    n = args.n or 2
+    result = bench_costs(profile, device=args.device, draft_device=args.draft_device, max_k=args.max_k, samples=n,
+                         max_new_tokens=args.max_new_tokens, prompt_tokens=prompt_lengths(args))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1))
+    costs, on = result["costs"], result["measured_on"]
+    print(f"measured on {on['device']} ({on['device_name']}), {on['dtype']}; prompt {costs['prompt_tokens']} tokens")
+    print(f"prefill {1000 * costs['prefill_s']:.1f} ms")
+    print("head steps: " + ", ".join(f"{name} {1000 * v:.2f} ms" for name, v in costs["head_step_s"].items()))
+    for name, entry in (("eager", costs), ("static", result["static_costs"])):
+        slowdown = entry["draft_slowdown"]
+        print(f"{name}: decode step {1000 * entry['decode_s']:.2f} ms, "
+              + ", ".join(f"verify({k}) {1000 * v:.2f} ms" for k, v in entry["verify_s"].items()))
+        print(f"{name}, the draft VLM beside the target: prefill {slowdown['prefill']:.2f}x, decode "
+              f"{slowdown['decode']:.2f}x, " + ", ".join(f"verify({k}) {v:.2f}x" for k, v in slowdown["verify"].items())
+              + f"; {entry['beside_draft']['draft_tokens_at_prefill_end']:.1f} draft tokens ready when the prefill ended")
+        for method, match in entry["greedy_exact_match"].items():
+            print(f"{name}, greedy {method} vs generate: {match['matched']}/{match['samples']} samples identical")
     print(f"results: {args.json}")
     return 0

@@ -1,8 +1,10 @@
 """The draft VLM in its own process, publishing its hidden states as it generates.
 
-On a CPU two models decoding in two Python threads slow each other through the GIL, while two
-processes with one intra-op thread each run side by side (DESIGN.md §3.5), so the draft runs in
-a process of its own. For every job (one sample's event frames and question) it encodes the
+Two models decoding in two Python threads slow each other through the GIL, on a CPU and on a GPU
+alike, while two processes run side by side, so the draft runs in a process of its own: on the
+CPU with one intra-op thread, on a GPU beside the target (the two then share the GPU and slow
+each other, which the benchmark measures) or on a second GPU (`draft_device`). The worker loads
+the draft model and the target's LM head only, never a second target. For every job (one sample's event frames and question) it encodes the
 frames, prefills, and decodes greedily; after each token t it writes into shared memory
 
     states[t]      h_egpt[t], the draft's last-layer state whose argmax is its token t
@@ -24,7 +26,8 @@ LOADED, DONE = "loaded", "done"
 
 class DraftWorker:
     def __init__(self, profile: str, hidden_size: int, max_tokens: int, prefill_adapter: str | None = None,
-                 threads: int = 1, start_timeout_s: float = 600):
+                 threads: int = 1, device: str = "cpu", prompt_tokens: dict | None = None,
+                 start_timeout_s: float = 600):
         context = mp.get_context("spawn")
         self.states = torch.zeros(max_tokens, hidden_size).share_memory_()
         self.candidates = torch.zeros(max_tokens, dtype=torch.long).share_memory_()
@@ -35,7 +38,7 @@ class DraftWorker:
         self.busy = False
         self.process = context.Process(
             target=_serve, daemon=True,
-            args=(profile, prefill_adapter, threads, self.states, self.candidates, self.ready, self.finished,
+            args=(profile, prefill_adapter, threads, str(device), prompt_tokens, self.states, self.candidates, self.ready, self.finished,
                   self.stop, self.jobs, self.replies),
         )
         self.process.start()
@@ -43,12 +46,13 @@ class DraftWorker:
         if reply != LOADED:
             raise RuntimeError(f"the draft worker failed to start: {reply}")
 
-    def submit(self, event_frames, question: str) -> None:
-        """Start drafting one sample (returns at once)."""
+    def submit(self, event_frames, question: str, ignore_eos: bool = False) -> None:
+        """Start drafting one sample (returns at once); `ignore_eos` keeps the draft decoding up to
+        its token budget (for measuring what it costs the target)."""
         if self.busy:
             self.finish()
         self.ready.value, self.finished.value, self.stop.value = 0, 0, 0
-        self.jobs.put((event_frames, question))
+        self.jobs.put((event_frames, question, ignore_eos))
         self.busy = True
 
     def feed(self, policy: str = "wait") -> EgptFeed:
@@ -85,10 +89,13 @@ class DraftWorker:
         self.close()
 
 
-def _serve(profile, prefill_adapter, threads, states, candidates, ready, finished, stop, jobs, replies):
+def _serve(profile, prefill_adapter, threads, device, prompt_tokens, states, candidates, ready, finished, stop,
+           jobs, replies):
     torch.set_num_threads(threads)
     try:
-        draft = _DraftSide(profile, prefill_adapter)
+        draft = _DraftSide(profile, prefill_adapter, device)
+        if prompt_tokens:
+            draft.pair.prompt_tokens = dict(prompt_tokens)
     except Exception as error:  # reported to the parent, which raises it
         replies.put(f"{type(error).__name__}: {error}")
         return
@@ -114,23 +121,23 @@ def stop_wait():
 class _DraftSide:
     """The draft model, the target's LM head and the phase-1 adapter, inside the worker."""
 
-    def __init__(self, profile: str, prefill_adapter: str | None):
+    def __init__(self, profile: str, prefill_adapter: str | None, device: str):
         from xsd.config import load_profile
-        from xsd.models.mini_training import trained_pair
+        from xsd.models.mini_training import draft_side
 
         settings = load_profile(profile)
-        pair = trained_pair(settings)
-        self.pair, self.model = pair, pair.draft
-        self.eos = pair.draft_tokenizer.eos_token_id
-        self.lm_head_vl = pair.target.get_output_embeddings().weight.detach()
+        self.device = torch.device(device)
+        self.pair, self.lm_head_vl = draft_side(settings, self.device)
+        self.model = self.pair.draft
+        self.eos = self.pair.draft_tokenizer.eos_token_id
         self.adapter = None
         if prefill_adapter:
-            from xsd.train_adapters import trained_adapter
+            from xsd.train_adapters import decoding_adapter
 
-            self.adapter = trained_adapter(settings, prefill_adapter)[0]
+            self.adapter = decoding_adapter(settings, prefill_adapter, self.device)
 
     @torch.no_grad()
-    def run(self, event_frames, question, states, candidates, ready, stop) -> None:
+    def run(self, event_frames, question, ignore_eos, states, candidates, ready, stop) -> None:
         from transformers import DynamicCache
 
         from xsd.adapters import KVCache
@@ -145,8 +152,8 @@ class _DraftSide:
             if self.adapter is not None:
                 mapped = self.adapter(hidden[None, None], cache=adapter_cache)[0, -1]
                 candidates[t] = int((self.lm_head_vl @ mapped).argmax())
-            ready.value = t + 1
-            if token == self.eos or stop.value:
+            ready.value = t + 1  # the row copies above waited for the device: the rows are complete
+            if (token == self.eos and not ignore_eos) or stop.value:
                 return
-            ids = torch.tensor([[token]])
+            ids = torch.tensor([[token]], device=self.device)
             hidden = language_model(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state[0, -1]

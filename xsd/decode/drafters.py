@@ -13,6 +13,7 @@ import time
 import torch
 
 from xsd.adapters import KVCache
+from xsd.device import now
 from xsd.decode.loop import Proposal, role_generator
 
 
@@ -89,11 +90,12 @@ class HeadDrafter:
         if self.head.streams == ("vl",):
             args = (vl,)
         else:
-            egpt = torch.stack([self.feed.get(position + i) for i in range(states.shape[0])])[None].to(vl.dtype)
+            rows = torch.stack([self.feed.get(position + i) for i in range(states.shape[0])])
+            egpt = rows[None].to(vl.device, vl.dtype)  # the feed's rows come through shared CPU memory
             args = (egpt,) if self.head.streams == ("egpt",) else (egpt, vl)
-        start = time.perf_counter()
+        start = now(vl.device)
         state = self.head.next_state(*args, cache=self.cache)[0, -1]
-        self.head_s += time.perf_counter() - start
+        self.head_s += now(vl.device) - start
         self.head_calls += 1
         return state
 

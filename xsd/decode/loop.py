@@ -13,7 +13,6 @@ Chen et al. 2023) against the drafter's q, so the output follows the target's di
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -113,7 +112,7 @@ def verify(logits: torch.Tensor, proposal: Proposal, temperature: float,
         return n, (choice[n] if n < len(choice) else None)
     p = torch.softmax(logits.float() / temperature, dim=-1)
     for i, token in enumerate(drafts):
-        q = proposal.q[i] if proposal.q is not None else _one_hot(token, p.shape[-1])
+        q = proposal.q[i] if proposal.q is not None else _one_hot(token, p.shape[-1], p.device)
         if torch.rand((), generator=generator, device=p.device) < torch.clamp(p[i, token] / q[token], max=1.0):
             continue
         residual = (p[i] - q).clamp(min=0)
@@ -126,8 +125,8 @@ def verify(logits: torch.Tensor, proposal: Proposal, temperature: float,
     return len(drafts), None
 
 
-def _one_hot(token: int, size: int) -> torch.Tensor:
-    q = torch.zeros(size)
+def _one_hot(token: int, size: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    q = torch.zeros(size, device=device)
     q[token] = 1.0
     return q
 
@@ -137,31 +136,32 @@ def speculative_generate(target: Target, inputs: dict, drafter: Drafter, max_new
                          eos_token_id: int | None = None, temperature: float = 0.0,
                          seed: int = 0) -> DecodeResult:
     stats = DecodeStats()
-    generator = role_generator(seed, "target") if temperature > 0 else None
-    start = time.perf_counter()
+    generator = role_generator(seed, "target", target.device) if temperature > 0 else None
+    now = target.now  # the clock read after the device's queued work, so times are the device's
+    start = now()
     logits, state, cache = target.prefill(inputs)
-    stats.prefill_s = time.perf_counter() - start
+    stats.prefill_s = now() - start
     prompt_length = cache.get_seq_length()
 
-    tick = time.perf_counter()
+    tick = now()
     pending = drafter.first_proposal()
     first, pending = _first_token(logits, pending, temperature, generator)
     tokens = [first]
     drafter.start(first, state)
-    stats.draft_s += time.perf_counter() - tick
+    stats.draft_s += now() - tick
     while len(tokens) < max_new_tokens and tokens[-1] != eos_token_id:
         budget = max_new_tokens - len(tokens)
-        tick = time.perf_counter()
+        tick = now()
         if pending is not None:
             proposal, pending = _truncate(pending, budget), None
             phase1 = True
         else:
             proposal, phase1 = _truncate(drafter.propose(budget), budget), False
-        tock = time.perf_counter()
+        tock = now()
         row_logits, hidden = target.forward([tokens[-1], *proposal.tokens], cache)
         n, following = verify(row_logits, proposal, temperature, generator)
-        Target.crop(cache, prompt_length + len(tokens) + n)
-        stats.verify_times.append(time.perf_counter() - tock)
+        target.crop(cache, prompt_length + len(tokens) + n)
+        stats.verify_times.append(now() - tock)
         stats.verify_s += stats.verify_times[-1]
         stats.draft_s += tock - tick
         emitted = _stop_at_eos(proposal.tokens[:n] + [following], eos_token_id)[:budget]
@@ -171,10 +171,10 @@ def speculative_generate(target: Target, inputs: dict, drafter: Drafter, max_new
         if phase1:
             stats.free_tokens = n
         tokens += emitted
-        tick = time.perf_counter()
+        tick = now()
         drafter.accepted(emitted, hidden[:len(emitted)])  # a head commits the accepted states
-        stats.draft_s += time.perf_counter() - tick
-    stats.total_s = time.perf_counter() - start
+        stats.draft_s += now() - tick
+    stats.total_s = now() - start
     return DecodeResult(tokens=tokens[:max_new_tokens], stats=stats)
 
 

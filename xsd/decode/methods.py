@@ -45,28 +45,43 @@ class Decoder:
 
     @classmethod
     def load(cls, profile: str | Profile, methods=METHODS, gamma: int = 3, policy: str = "wait",
-             prefill_adapter: str | None = None, progress: bool = True) -> "Decoder":
+             prefill_adapter: str | None = None, progress: bool = True, device=None,
+             draft_device=None, prompt_tokens: dict | None = None, static: bool = False) -> "Decoder":
+        """Models, heads and (when a method needs it) the draft worker, on `device` (None: the
+        profile's); the draft VLM runs on `draft_device` (default: the same device).
+        `prompt_tokens` ({side: n}) pads both sides' prompts to n tokens (see ModelPair.padded).
+        `static`: every method but `ar` runs the target's steps over a static KV cache, as CUDA
+        graphs on a GPU (`StaticTarget`); `ar-loop` is then the same-footing baseline."""
         from xsd.decode.draft_worker import DraftWorker
+        from xsd.device import resolve
         from xsd.pipeline import ensure_adapters, ensure_models
-        from xsd.train_adapters import trained_adapter
+        from xsd.train_adapters import decoding_adapter
 
         profile = load_profile(profile) if isinstance(profile, str) else profile
-        pair = ensure_models(profile, progress)
-        ensure_adapters(profile, progress=progress)
+        device = resolve(device, profile)
+        draft_device = resolve(draft_device, profile) if draft_device else device
+        random_weights = profile.models.random_weights is not None
+        pair = ensure_models(profile, progress, device)
+        if prompt_tokens:
+            pair.prompt_tokens = dict(prompt_tokens)
+        if not random_weights:
+            ensure_adapters(profile, progress=progress)
         torch.set_num_threads(1)
-        heads = {}
-        if "b1" in methods:
-            heads["B1"] = trained_adapter(profile, "B1")[0]
-        if any(m in methods for m in NEEDS_WORKER):
-            heads["L5F"] = trained_adapter(profile, "L5F")[0]
+        names = (["B1"] if "b1" in methods else []) + (["L5F"] if any(m in methods for m in NEEDS_WORKER) else [])
+        heads = {name: decoding_adapter(profile, name, device) for name in names}
         worker = None
         if any(m in methods for m in NEEDS_WORKER):
-            if "two-phase" in methods:
-                prefill_adapter = prefill_adapter or best_prefill_adapter(profile)
+            if "two-phase" in methods and not prefill_adapter:
+                # random weights: the costliest per-position adapter, since no choice is measurable there
+                prefill_adapter = "L4" if random_weights else best_prefill_adapter(profile)
             # the worker reads the same profile file (a custom .yaml profile too), not just its name
             worker = DraftWorker(profile.source or profile.name, pair.draft.config.text_config.hidden_size,
-                                 profile.extract.max_new_tokens + 1, prefill_adapter=prefill_adapter)
-        return cls(profile, pair, Target(pair.target), heads, gamma, policy, prefill_adapter, worker)
+                                 profile.extract.max_new_tokens + 1, prefill_adapter=prefill_adapter,
+                                 device=str(draft_device), prompt_tokens=pair.prompt_tokens)
+        threads = {"target": 1, "draft_process": 1, "device": str(device), "draft_device": str(draft_device)}
+        threads["static_target"] = static
+        target = static_target(profile, pair) if static else Target(pair.target)
+        return cls(profile, pair, target, heads, gamma, policy, prefill_adapter, worker, threads)
 
     def close(self) -> None:
         if self.worker is not None:
@@ -133,6 +148,20 @@ class Decoder:
             options.update(do_sample=False)
         out = self.target.model.generate(**inputs, **options)
         return out[0, inputs["input_ids"].shape[1]:].tolist()
+
+
+MAX_VERIFY_TOKENS = 8  # the largest verify forward the static target captures (γ ≤ 7)
+
+
+def static_target(profile: Profile, pair) -> Target:
+    """A `StaticTarget` whose cache holds the longest prompt the profile makes plus its answer."""
+    from xsd.decode.static_target import StaticTarget
+    from xsd.models.videollava import video_token_count
+
+    prompt = max(video_token_count(pair.target.config, profile.models.video_frames) + 512,
+                 pair.prompt_tokens.get("target", 0))
+    return StaticTarget(pair.target, max_length=prompt + profile.extract.max_new_tokens + MAX_VERIFY_TOKENS,
+                        max_k=MAX_VERIFY_TOKENS)
 
 
 def best_prefill_adapter(profile: Profile) -> str:

@@ -1,0 +1,137 @@
+"""Device-aware runs and the `shapes` profile: the study's architectures without the weights.
+
+The GPU itself is not here; these tests run the same code on the CPU (device `cpu`), build the
+7B configurations on the meta device, and run the shapes code path end to end on a profile with
+the same sections and tiny sizes."""
+import json
+
+import pytest
+import torch
+import yaml
+
+from xsd import paths
+from xsd.config import load_profile
+from xsd.device import DeviceError, resolve
+
+
+def test_shapes_builds_the_study_architectures_on_the_meta_device():
+    from xsd.models.shapes import parameter_counts
+
+    counts = parameter_counts(load_profile("shapes"))
+    assert 7.3e9 < counts["target_parameters"] < 7.45e9   # Video-LLaVA-7B: Vicuna-7B + two CLIP-L towers
+    assert 7.0e9 < counts["draft_parameters"] < 7.15e9    # EventGPT-7B: Vicuna-7B + one CLIP-L tower
+    assert counts["target_visual_tokens"] == 8 * 257      # 8 frames of 16 x 16 patches + CLS
+    assert counts["draft_visual_tokens"] == 1 + 257       # EventGPT's pooling: 1 temporal + 257 spatial
+    assert (counts["draft_vocab"], counts["target_vocab"]) == (32000, 32064)
+
+
+def test_devices_resolve_by_profile_and_refuse_what_is_absent():
+    assert resolve("auto", load_profile("mini")) == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve(None, load_profile("shapes")).type == expected
+    assert resolve("cpu") == torch.device("cpu")
+    with pytest.raises(DeviceError, match="unknown device"):
+        resolve("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="no CUDA device"):
+            resolve("cuda:1")
+
+
+def test_a_device_that_is_not_there_is_a_clear_usage_error(run_xsd):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    done = run_xsd("bench", "stages", "--profile", "smoke", "--device", "cuda")
+    assert done.returncode == 2
+    assert "no CUDA device" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_shapes_file(tmp_path_factory):
+    """The shapes profile with tiny sizes (same sections, same code path) and a private data root."""
+    root = tmp_path_factory.mktemp("shapes")
+    data = yaml.safe_load(open(load_profile("shapes").source).read())
+    data["name"] = "tinyshapes"
+    models = data["models"]
+    models.update(image_size=56, vocab_size=2000)
+    models["draft_tower"] = models["target_tower"] = {
+        "hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64, "patch_size": 14}
+    models["llm"] = {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "intermediate_size": 128,
+                     "max_positions": 512}
+    models["random_weights"]["dtype"] = "float32"
+    data["extract"]["max_new_tokens"] = 12
+    path = root / "tinyshapes.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path, root / "data"
+
+
+@pytest.fixture
+def tiny_shapes(tiny_shapes_file, monkeypatch):
+    path, data_root = tiny_shapes_file
+    monkeypatch.setenv("XSD_DATA_ROOT", str(data_root))
+    return path
+
+
+def test_stage_timings_of_random_weights_pad_prompts_and_record_the_device(tiny_shapes):
+    from xsd.models.timing import profile_stage_timings
+
+    result = profile_stage_timings(str(tiny_shapes), repeats=1, warmup=0, decode_tokens=2, device="cpu",
+                                   prompt_tokens={"target": 400, "draft": 90})
+    assert result["target"]["prompt_tokens"] == 400 and result["draft"]["prompt_tokens"] == 90
+    assert result["target"]["visual_tokens"] == 8 * 17 and result["draft"]["visual_tokens"] == 18
+    assert result["measured_on"]["device"] == "cpu" and result["measured_on"]["dtype"] == "float32"
+    assert result["target"]["decode_per_token"] > 0 and result["c"] > 0
+
+
+def test_costs_only_measures_every_call_alone_beside_the_draft_and_over_a_static_cache(tiny_shapes, run_xsd, tmp_path):
+    import os
+
+    out = tmp_path / "costs.json"
+    done = run_xsd("bench", "decode", "--costs-only", "--profile", tiny_shapes, "--max-k", "3", "--device", "cpu",
+                   "--prompt-tokens", "300", "80", "--json", out,
+                   env={"XSD_DATA_ROOT": os.environ["XSD_DATA_ROOT"]})
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["kind"] == "costs" and result["random_weights"] is True
+    assert result["measured_on"]["device"] == "cpu"
+    for costs in (result["costs"], result["static_costs"]):
+        assert costs["prompt_tokens"] == 300
+        assert set(costs["verify_s"]) == {"1", "2", "3"} and all(v > 0 for v in costs["verify_s"].values())
+        assert set(costs["head_step_s"]) == {"B1", "L5F"}
+        beside = costs["beside_draft"]
+        assert beside["draft_busy_fraction"] == 1.0  # the draft was decoding through every timed call
+        assert costs["draft_slowdown"]["prefill"] > 0
+        for method in ("ar-loop", "b1"):
+            match = costs["greedy_exact_match"][method]
+            assert match["samples"] == 2 and match["tokens"] > 0
+            assert match["matched"] == 2  # float32 on the CPU: lossless, token for token
+    assert "static" in done.stdout and "verify(3)" in done.stdout
+    assert not any(key in result for key in ("methods", "tau", "speedup_vs_ar"))  # no acceptance with random weights
+
+
+def test_the_full_benchmark_refuses_random_weights(tiny_shapes, run_xsd, tmp_path):
+    import os
+
+    done = run_xsd("bench", "decode", "--profile", tiny_shapes, "--json", tmp_path / "x.json",
+                   env={"XSD_DATA_ROOT": os.environ["XSD_DATA_ROOT"]})
+    assert done.returncode == 2 and "--costs-only" in done.stderr
+
+
+def test_the_draft_worker_side_loads_the_draft_and_the_target_lm_head_only(smoke_data):
+    from xsd.models.mini_training import draft_side, trained_pair
+
+    pair = trained_pair(smoke_data)
+    side, lm_head = draft_side(smoke_data, "cpu")
+    assert side.target is None
+    torch.testing.assert_close(lm_head, pair.target.get_output_embeddings().weight)
+    for a, b in zip(side.draft.state_dict().values(), pair.draft.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_where_the_models_run_does_not_change_their_cache_key():
+    import dataclasses
+
+    from xsd.models.mini_training import checkpoint_dir
+
+    mini = load_profile("mini")
+    on_gpu = dataclasses.replace(mini, models=dataclasses.replace(mini.models, device="cuda:1"))
+    assert checkpoint_dir(on_gpu) == checkpoint_dir(mini)
