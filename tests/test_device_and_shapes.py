@@ -135,3 +135,14 @@ def test_where_the_models_run_does_not_change_their_cache_key():
     mini = load_profile("mini")
     on_gpu = dataclasses.replace(mini, models=dataclasses.replace(mini.models, device="cuda:1"))
     assert checkpoint_dir(on_gpu) == checkpoint_dir(mini)
+
+
+def test_the_decoder_holds_one_7b_model_per_process_where_models_are_large(tiny_shapes):
+    from xsd.decode.methods import Decoder
+
+    decoder = Decoder.load(str(tiny_shapes), methods=("ar", "b1"), device="cpu", progress=False)
+    try:
+        assert decoder.pair.draft is None and decoder.pair.target is not None  # the worker loads the draft
+        assert decoder.worker is None and set(decoder.heads) == {"B1"}
+    finally:
+        decoder.close()

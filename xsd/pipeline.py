@@ -36,14 +36,15 @@ def ensure_world(profile: str | Profile, progress: bool = True) -> Path:
     return root
 
 
-def ensure_models(profile: str | Profile, progress: bool = True, device=None):
-    """The (draft, target) pair on `device` (None: the profile's), training it first if needed."""
+def ensure_models(profile: str | Profile, progress: bool = True, device=None, with_draft: bool = True):
+    """The (draft, target) pair on `device` (None: the profile's), training it first if needed
+    (`with_draft=False`: see `trained_pair`)."""
     from xsd.models.mini_training import trained_pair
 
     profile = _profile(profile)
     ensure_world(profile, progress)
     return trained_pair(profile, train_if_missing=True, log=print if progress else (lambda *_: None),
-                        device=device)
+                        device=device, with_draft=with_draft)
 
 
 def ensure_stores(profile: str | Profile, progress: bool = True) -> None:

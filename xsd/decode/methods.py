@@ -61,7 +61,7 @@ class Decoder:
         device = resolve(device, profile)
         draft_device = resolve(draft_device, profile) if draft_device else device
         random_weights = profile.models.random_weights is not None
-        pair = ensure_models(profile, progress, device)
+        pair = ensure_models(profile, progress, device, with_draft=False)  # the worker loads the draft
         if prompt_tokens:
             pair.prompt_tokens = dict(prompt_tokens)
         if not random_weights:
@@ -75,7 +75,8 @@ class Decoder:
                 # random weights: the costliest per-position adapter, since no choice is measurable there
                 prefill_adapter = "L4" if random_weights else best_prefill_adapter(profile)
             # the worker reads the same profile file (a custom .yaml profile too), not just its name
-            worker = DraftWorker(profile.source or profile.name, pair.draft.config.text_config.hidden_size,
+            # both LLMs share one hidden size, so the draft's states have the target's width
+            worker = DraftWorker(profile.source or profile.name, pair.target.config.text_config.hidden_size,
                                  profile.extract.max_new_tokens + 1, prefill_adapter=prefill_adapter,
                                  device=str(draft_device), prompt_tokens=pair.prompt_tokens)
         threads = {"target": 1, "draft_process": 1, "device": str(device), "draft_device": str(draft_device)}

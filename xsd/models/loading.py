@@ -129,20 +129,21 @@ def load_tokenizer(path: Path, what: str):
 
 
 def load_pair(draft_path: Path, target_path: Path, load_in_4bit: bool = False,
-              compute_dtype: str = "float16", device=None):
-    """Both models and their tokenizers from two local checkpoint folders."""
+              compute_dtype: str = "float16", device=None, with_draft: bool = True):
+    """Both models and their tokenizers from two local checkpoint folders (the draft model left
+    out, its tokenizer kept, with `with_draft=False`)."""
     from xsd.models.pair import ModelPair
 
     quant = (load_in_4bit, compute_dtype, device)
     return ModelPair(
-        draft=load_draft(draft_path, *quant),
+        draft=load_draft(draft_path, *quant) if with_draft else None,
         target=load_target(target_path, *quant),
         draft_tokenizer=load_tokenizer(draft_path, "EventGPT draft"),
         target_tokenizer=load_tokenizer(target_path, "Video-LLaVA target"),
     )
 
 
-def load_pretrained_pair(pretrained: PretrainedConfig, device=None):
+def load_pretrained_pair(pretrained: PretrainedConfig, device=None, with_draft: bool = True):
     """The full profile's two checkpoints, from local folders."""
     return load_pair(resolve_path(pretrained, "eventgpt_path"), resolve_path(pretrained, "videollava_path"),
-                     pretrained.load_in_4bit, pretrained.compute_dtype, device)
+                     pretrained.load_in_4bit, pretrained.compute_dtype, device, with_draft)

@@ -89,8 +89,11 @@ def training_report(profile: Profile) -> dict | None:
     return json.loads((directory / "training.json").read_text())
 
 
-def trained_pair(profile: str | Profile = "mini", train_if_missing: bool = False, log=print, device=None):
+def trained_pair(profile: str | Profile = "mini", train_if_missing: bool = False, log=print, device=None,
+                 with_draft: bool = True):
     """The profile's (draft, target) pair, ready to run on `device` (None: the profile's, see xsd.device).
+    `with_draft=False` leaves the 7B draft out where it is large (full, shapes): the live decoder's
+    main process needs the target only, its draft worker loads the draft itself.
 
     mini/smoke: the models `xsd models train` wrote for this exact configuration; when absent,
     raises ModelsNotTrained (or, with train_if_missing, trains them first: ~17 minutes for mini on 2 cores).
@@ -106,9 +109,9 @@ def trained_pair(profile: str | Profile = "mini", train_if_missing: bool = False
     if profile.models.random_weights is not None:
         from xsd.models.shapes import random_pair
 
-        return random_pair(profile, device)
+        return random_pair(profile, device, with_draft)
     if not profile.models.trained_here:
-        return load_pretrained_pair(profile.models.pretrained, device)
+        return load_pretrained_pair(profile.models.pretrained, device, with_draft)
     directory = checkpoint_dir(profile)
     if not is_trained(directory):
         if not train_if_missing:

@@ -30,9 +30,9 @@ def building_on(device: torch.device | str, dtype: torch.dtype):
         torch.set_default_dtype(previous)
 
 
-def random_models(profile: Profile, device: torch.device | str, base_vocab: int):
-    """(draft, target) with random weights; `base_vocab` is the tokenizer's size, after which the
-    target's <image>, <video> and <pad> ids follow, as in Video-LLaVA."""
+def random_models(profile: Profile, device: torch.device | str, base_vocab: int, with_draft: bool = True):
+    """(draft, target) with random weights (draft None without `with_draft`); `base_vocab` is the
+    tokenizer's size, after which the target's <image>, <video> and <pad> ids follow, as in Video-LLaVA."""
     from xsd.models.eventgpt import build_draft
     from xsd.models.tokenizer import TARGET_SPECIAL_TOKENS, TARGET_VOCAB_MULTIPLE
     from xsd.models.videollava import build_target
@@ -40,7 +40,7 @@ def random_models(profile: Profile, device: torch.device | str, base_vocab: int)
     models = profile.models
     target_vocab = -(-(models.vocab_size + len(TARGET_SPECIAL_TOKENS)) // TARGET_VOCAB_MULTIPLE) * TARGET_VOCAB_MULTIPLE
     with building_on(device, dtype_of(models.random_weights.dtype)):
-        draft = build_draft(models, models.vocab_size, profile.seed)
+        draft = build_draft(models, models.vocab_size, profile.seed) if with_draft else None
         target = build_target(models, target_vocab, base_vocab, profile.seed + 1)
     return draft, target
 
@@ -55,13 +55,13 @@ def shapes_tokenizer(profile: Profile):
     return train_tokenizer(tokenizer_texts(corpus(ensure_world(profile, progress=False))), 1024)
 
 
-def random_pair(profile: Profile, device: torch.device | str):
+def random_pair(profile: Profile, device: torch.device | str, with_draft: bool = True):
     """The shapes pair on `device`, its prompts padded as the profile says."""
     from xsd.models.pair import ModelPair
     from xsd.models.tokenizer import target_tokenizer
 
     base = shapes_tokenizer(profile)
-    draft, target = random_models(profile, device, len(base))
+    draft, target = random_models(profile, device, len(base), with_draft)
     return ModelPair(draft=draft, target=target, draft_tokenizer=base, target_tokenizer=target_tokenizer(base),
                      prompt_tokens=dict(profile.models.random_weights.prompt_tokens))
 
