@@ -212,6 +212,28 @@ def test_store_wide_results_do_not_depend_on_the_batch_size(tmp_path):
     assert whole["shifted_top1"] == 1.0
 
 
+def test_an_empty_batch_leaves_the_pooled_means_alone():
+    pooled = adapter_eval.Pooled()
+    pooled.add({"top1": 0.5}, 4)
+    pooled.add({"top1": float("nan")}, 0)  # a batch with nothing to average: its mean is NaN
+    pooled.add({"top1": 1.0}, 4)
+    assert pooled.means() == {"top1": 0.75}
+
+
+def test_a_batch_with_nothing_to_draft_does_not_turn_the_store_into_nan(tmp_path):
+    torch.manual_seed(3)
+    head = create_adapter("B1", 32, heads=2).eval()
+    batch, lm = _records_from_head_predictions(head, "B1", lengths=(9, 1, 6))
+    records = [Record(f"s{i}", batch.h_egpt[i, :n], batch.h_vl[i, :n], batch.tok_egpt[i, :n], batch.tok_vl[i, :n])
+               for i, n in enumerate(batch.mask_vl.sum(1).tolist())]
+    store = write_store(tmp_path / "store", records)
+    # one sample a batch: the one-token answer's batch has no pair (t, t + 1) to score
+    pieces = adapter_eval.evaluate_adapter(head, "B1", store, lm, batch_size=1)
+    assert pieces["shifted_top1"] == 1.0 and pieces[f"shifted_top{adapter_eval.TOP_K}"] == 1.0
+    assert not any(value != value for value in pieces.values() if isinstance(value, float))
+    assert pieces == pytest.approx(adapter_eval.evaluate_adapter(head, "B1", store, lm, batch_size=64), abs=1e-6)
+
+
 # -- benchmarks and the profile pipeline ----------------------------------------------------------
 
 @pytest.mark.slow

@@ -45,7 +45,7 @@ GAMMA = 5
 PREFILL_SLOTS = 7
 TOP_K = 5
 EVAL_BATCH = 64
-EVAL_VERSION = 1  # bump when what `evaluate_adapter` computes changes
+EVAL_VERSION = 2  # bump when what `evaluate_adapter` computes changes (2: empty batches skipped)
 
 
 def as_profile(profile: str | Profile) -> Profile:
@@ -62,6 +62,10 @@ class Pooled:
         self.weights: dict[str, float] = {}
 
     def add(self, values: dict, weight: float) -> None:
+        """Pool one batch's means; a batch with nothing to average (weight 0, its means NaN) is
+        skipped, so it cannot turn a store-wide mean into NaN (NaN · 0 is NaN)."""
+        if not weight > 0:
+            return
         for key, value in values.items():
             self.sums[key] = self.sums.get(key, 0.0) + value * weight
             self.weights[key] = self.weights.get(key, 0.0) + weight
@@ -135,6 +139,8 @@ def free_running_streaks(head, name: str, batch: Batch, lm_head: torch.Tensor, g
 
 def window_values(streaks: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(first-window runs of samples with something to draft, runs of every SD-round window)."""
+    if streaks.shape[1] == 0:  # a batch of one-token answers: no window at all
+        return streaks.new_zeros(0).float(), streaks.new_zeros(0).float()
     first = streaks[:, 0][valid[:, 0]]
     rounds = streaks[metrics.sd_round_starts(streaks, valid)]
     return first.float(), rounds.float()
