@@ -157,3 +157,24 @@ def test_bench_decode_reports_every_method(smoke_data):
     slowdown = result["methods"]["l5f@2 wait"]["target_slowdown"]
     assert set(slowdown) == {"prefill", "verify"} and slowdown["prefill"] > 0
     assert slowdown["verify"] is None or slowdown["verify"] > 0  # None: every answer ended before a verify round
+
+
+def test_pause_verify_holds_the_draft_through_every_verify_forward(random_pair):
+    from xsd.decode.drafters import PauseDraftDuringVerify
+
+    target, inputs, reference, head = _b1_on_one_sample(random_pair)
+    state = {"paused": False}
+    during_verify = []
+    forward = target.forward
+
+    def watched_forward(tokens, cache):
+        during_verify.append(state["paused"])
+        return forward(tokens, cache)
+
+    target.forward = watched_forward
+    drafter = PauseDraftDuringVerify(head, pause=lambda: state.update(paused=True),
+                                     resume=lambda: state.update(paused=False))
+    result = speculative_generate(target, inputs, drafter, 10)
+    assert result.tokens == reference
+    assert len(during_verify) == result.stats.target_forwards > 0 and all(during_verify)
+    assert not state["paused"]  # resumed after the last round

@@ -34,12 +34,13 @@ class DraftWorker:
         self.ready = context.Value("i", 0, lock=False)
         self.finished = context.Value("i", 0, lock=False)
         self.stop = context.Value("i", 0, lock=False)
+        self.paused = context.Value("i", 0, lock=False)
         self.jobs, self.replies = context.Queue(), context.Queue()
         self.busy = False
         self.process = context.Process(
             target=_serve, daemon=True,
             args=(profile, prefill_adapter, threads, str(device), prompt_tokens, self.states, self.candidates, self.ready, self.finished,
-                  self.stop, self.jobs, self.replies),
+                  self.stop, self.paused, self.jobs, self.replies),
         )
         self.process.start()
         reply = self.replies.get(timeout=start_timeout_s)
@@ -51,7 +52,7 @@ class DraftWorker:
         its token budget (for measuring what it costs the target)."""
         if self.busy:
             self.finish()
-        self.ready.value, self.finished.value, self.stop.value = 0, 0, 0
+        self.ready.value, self.finished.value, self.stop.value, self.paused.value = 0, 0, 0, 0
         self.jobs.put((event_frames, question, ignore_eos))
         self.busy = True
 
@@ -60,6 +61,13 @@ class DraftWorker:
 
     def prefill_candidates(self) -> PrefillCandidates:
         return PrefillCandidates(self.candidates, self.ready)
+
+    def pause(self) -> None:
+        """Hold the draft before its next decode step (it finishes the step under way)."""
+        self.paused.value = 1
+
+    def resume(self) -> None:
+        self.paused.value = 0
 
     def release(self) -> None:
         """Let the current job end early (its rows so far stay readable); `finish` still acknowledges it."""
@@ -90,7 +98,7 @@ class DraftWorker:
 
 
 def _serve(profile, prefill_adapter, threads, device, prompt_tokens, states, candidates, ready, finished, stop,
-           jobs, replies):
+           paused, jobs, replies):
     torch.set_num_threads(threads)
     try:
         draft = _DraftSide(profile, prefill_adapter, device)
@@ -102,7 +110,7 @@ def _serve(profile, prefill_adapter, threads, device, prompt_tokens, states, can
     replies.put(LOADED)
     while (job := jobs.get()) is not None:
         try:
-            draft.run(*job, states, candidates, ready, stop)
+            draft.run(*job, states, candidates, ready, stop, paused)
             reply = DONE
         except Exception as error:
             reply = f"{type(error).__name__}: {error}"
@@ -137,7 +145,7 @@ class _DraftSide:
             self.adapter = decoding_adapter(settings, prefill_adapter, self.device)
 
     @torch.no_grad()
-    def run(self, event_frames, question, ignore_eos, states, candidates, ready, stop) -> None:
+    def run(self, event_frames, question, ignore_eos, states, candidates, ready, stop, paused) -> None:
         from transformers import DynamicCache
 
         from xsd.adapters import KVCache
@@ -155,5 +163,7 @@ class _DraftSide:
             ready.value = t + 1  # the row copies above waited for the device: the rows are complete
             if (token == self.eos and not ignore_eos) or stop.value:
                 return
+            while paused.value and not stop.value:
+                stop_wait()
             ids = torch.tensor([[token]], device=self.device)
             hidden = language_model(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state[0, -1]

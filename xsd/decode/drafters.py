@@ -178,6 +178,30 @@ class StopDraftAfterPrefill:
         self.drafter.accepted(tokens, states)
 
 
+class PauseDraftDuringVerify:
+    """A drafter whose draft VLM is paused while the target verifies (the `pause-verify` policy):
+    paused once a round's drafts are proposed, resumed before the accepted states are committed,
+    since committing may read the draft's next rows."""
+
+    def __init__(self, drafter, pause, resume):
+        self.drafter, self.pause, self.resume = drafter, pause, resume
+
+    def first_proposal(self) -> Proposal | None:
+        return self.drafter.first_proposal()
+
+    def start(self, first_token: int, first_state: torch.Tensor) -> None:
+        self.drafter.start(first_token, first_state)
+
+    def propose(self, max_tokens: int) -> Proposal:
+        proposal = self.drafter.propose(max_tokens)
+        self.pause()
+        return proposal
+
+    def accepted(self, tokens: list[int], states: torch.Tensor) -> None:
+        self.resume()
+        self.drafter.accepted(tokens, states)
+
+
 class PromptLookupDrafter:
     """Prompt-lookup decoding: the tokens that followed the latest n-gram's first earlier
     occurrence in the prompt or the answer so far (the algorithm of transformers'

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import torch
 
 from xsd.config import Profile, load_profile
-from xsd.decode.drafters import HeadDrafter, NoDrafts, PromptLookupDrafter, StopDraftAfterPrefill, TwoPhaseDrafter
+from xsd.decode.drafters import (HeadDrafter, NoDrafts, PauseDraftDuringVerify, PromptLookupDrafter,
+                                 StopDraftAfterPrefill, TwoPhaseDrafter)
 from xsd.decode.loop import speculative_generate
 from xsd.decode.target import Target
 
@@ -130,11 +131,13 @@ class Decoder:
             return head, None, head
         if self.policy not in POLICIES:
             raise ValueError(f"unknown policy {self.policy!r}; choose one of {', '.join(POLICIES)}")
-        feed = self.worker.feed("wait" if self.policy == "wait" else "degrade")
+        feed = self.worker.feed("wait" if self.policy in ("wait", "pause-verify") else "degrade")
         head = HeadDrafter(self.heads["L5F"], self.lm_head, self.gamma, temperature, feed=feed, seed=seed)
         drafter = head if method == "l5f" else TwoPhaseDrafter(self.worker.prefill_candidates(), head)
         if self.policy == "prefill-only":
             drafter = StopDraftAfterPrefill(drafter, self.worker.release)
+        elif self.policy == "pause-verify":
+            drafter = PauseDraftDuringVerify(drafter, self.worker.pause, self.worker.resume)
         return drafter, feed, head
 
     @torch.no_grad()
