@@ -146,3 +146,23 @@ def test_the_decoder_holds_one_7b_model_per_process_where_models_are_large(tiny_
         assert decoder.worker is None and set(decoder.heads) == {"B1"}
     finally:
         decoder.close()
+
+
+def test_a_static_decoder_returns_generates_tokens(tiny_shapes):
+    from xsd.decode.methods import Decoder
+    from xsd.decode.static_target import StaticTarget
+    from xsd.pipeline import ensure_world
+    from xsd.world.dataset import WorldDataset
+
+    decoder = Decoder.load(str(tiny_shapes), methods=("ar", "ar-loop", "b1"), device="cpu", static=True,
+                           progress=False)
+    dataset = WorldDataset(ensure_world(decoder.profile, False), "test")
+    sample = dataset[0]
+    frames = dataset.event_frames(sample), dataset.video_frames(sample)
+    try:
+        assert isinstance(decoder.target, StaticTarget)
+        results = {m: decoder.run(m, *frames, sample.question, 8) for m in ("ar", "ar-loop", "b1")}
+        assert results["b1"]["stats"]["target_forwards"] > 0
+        assert results["ar-loop"]["tokens"] == results["b1"]["tokens"] == results["ar"]["tokens"]
+    finally:
+        decoder.close()

@@ -51,9 +51,11 @@ def label(method: str, gamma: int | None, policy: str | None = None) -> str:
 
 def bench_decode(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), policies=POLICIES,
                  max_new_tokens: int | None = None, seed: int = 0, qtypes: tuple[str, ...] = (),
-                 progress: bool = True, device=None, draft_device=None) -> dict:
+                 progress: bool = True, device=None, draft_device=None, static: bool = False) -> dict:
     """Every method on n seeded test samples (of the question types `qtypes` only, when given),
-    on `device` (None: the profile's), the draft VLM on `draft_device` (default: the same)."""
+    on `device` (None: the profile's), the draft VLM on `draft_device` (default: the same).
+    `static`: every method but `ar` runs the target over a static cache (CUDA graphs on a GPU);
+    `ar-loop` is then the baseline on the same footing, `ar` stays transformers' `generate`."""
     from xsd.device import describe
 
     from tqdm import tqdm
@@ -64,7 +66,7 @@ def bench_decode(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), policies
     profile = load_profile(profile) if isinstance(profile, str) else profile
     max_new_tokens = max_new_tokens or profile.extract.max_new_tokens
     decoder = Decoder.load(profile, gamma=gammas[0], policy=policies[0], progress=progress, device=device,
-                           draft_device=draft_device)
+                           draft_device=draft_device, static=static)
     try:
         dataset = WorldDataset(ensure_world(profile, progress), "test", event_frames=profile.models.event_frames)
         samples = benchmark_samples(dataset, n, seed + 1, qtypes)

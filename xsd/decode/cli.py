@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+from xsd.arguments import non_negative_float, non_negative_int, positive_int
 from xsd.decode.names import METHODS, POLICIES, PREFILL_ADAPTERS
 
 
@@ -15,6 +16,13 @@ def add_device_arguments(parser) -> None:
     parser.add_argument("--draft-device", default=None,
                         help="where the draft VLM's process runs (default: the same device as the target; "
                              "a second GPU, e.g. cuda:1, removes the two models' contention)")
+
+
+def add_static_argument(parser) -> None:
+    parser.add_argument("--static", action="store_true",
+                        help="run the target's decode and verify steps over a static KV cache, replayed as one "
+                             "CUDA graph per query length on a GPU (every method but ar, which stays transformers' "
+                             "generate: compare with ar-loop then); --costs-only measures both ways regardless")
 
 
 def add_commands(subparsers) -> None:
@@ -30,10 +38,12 @@ def add_commands(subparsers) -> None:
     add_profile_argument(decode)
     decode.add_argument("--sample", required=True, help="sample id (e.g. seq0003/000001/q4) or index in the test split")
     decode.add_argument("--method", required=True, choices=METHODS)
-    decode.add_argument("--max-new-tokens", type=int, help="default: the profile's extraction length")
-    decode.add_argument("--temperature", type=float, default=0.0, help="0 (default) is greedy")
-    decode.add_argument("--seed", type=int, default=0)
-    decode.add_argument("--gamma", type=int, default=3, help="draft tokens per round (default 3)")
+    decode.add_argument("--max-new-tokens", type=positive_int,
+                        help="at most this many tokens, ≥ 1 (default: the profile's extraction length)")
+    decode.add_argument("--temperature", type=non_negative_float, default=0.0,
+                        help="≥ 0; 0 (default) is greedy for every method")
+    decode.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed, ≥ 0 (default 0)")
+    decode.add_argument("--gamma", type=positive_int, default=3, help="draft tokens per round, ≥ 1 (default 3)")
     decode.add_argument("--prefill-adapter", choices=PREFILL_ADAPTERS,
                         help="two-phase: phase-1 adapter (default: the one with most free tokens offline)")
     decode.add_argument("--policy", choices=POLICIES, default="wait",
@@ -42,6 +52,7 @@ def add_commands(subparsers) -> None:
                         "prefill ends and use zero states from then on (prefill-only)")
     decode.add_argument("--json", action="store_true", help="print JSON (the only output format; kept for scripts)")
     add_device_arguments(decode)
+    add_static_argument(decode)
     decode.set_defaults(handler=_decode)
 
     if "bench" not in subparsers.choices:
@@ -64,13 +75,14 @@ def add_bench_decode(group) -> None:
         "per-position acceptance and the ceiling τ·t_decode/(t_verify(γ+1)+γ·t_head).",
     )
     add_profile_argument(bench)
-    bench.add_argument("--n", type=int, default=None, help="test samples (default 24; with --costs-only 2)")
-    bench.add_argument("--gammas", type=int, nargs="+", default=[2, 3, 4], help="γ values to sweep")
+    bench.add_argument("--n", type=positive_int, default=None, help="test samples, ≥ 1 (default 24; with --costs-only 2)")
+    bench.add_argument("--gammas", type=positive_int, nargs="+", default=[2, 3, 4], help="γ values to sweep (each ≥ 1)")
     bench.add_argument("--policies", choices=POLICIES, nargs="+", default=list(POLICIES),
                        help="what l5f and two-phase do when the draft VLM's state is not there yet: wait "
                             "for it, degrade (zero row), or prefill-only (the draft VLM stops when the "
                             "target's prefill ends); each is benchmarked (default: all three)")
-    bench.add_argument("--max-new-tokens", type=int)
+    bench.add_argument("--max-new-tokens", type=positive_int,
+                       help="at most this many tokens, ≥ 1 (default: the profile's extraction length)")
     from xsd.world.qa import QTYPES
 
     bench.add_argument("--qtypes", nargs="+", default=[], choices=QTYPES, metavar="QTYPE",
@@ -78,13 +90,14 @@ def add_bench_decode(group) -> None:
                             f"one or more of {', '.join(QTYPES)}; default: every type")
     bench.add_argument("--json", type=Path, required=True, help="where to write the results")
     add_device_arguments(bench)
+    add_static_argument(bench)
     bench.add_argument("--costs-only", action="store_true",
                        help="measure per-call costs only: the target's prefill, decode step, verify(k) for "
                             "k = 1..--max-k and the heads' steps, alone and with the draft VLM beside it, plus "
                             "greedy exact match against generate on --n samples (default 2 here); writes a "
                             "costs file the studies read (the only mode for shapes, whose random weights "
                             "make acceptance meaningless)")
-    bench.add_argument("--max-k", type=int, default=8, help="--costs-only: largest verify forward (default 8)")
+    bench.add_argument("--max-k", type=positive_int, default=8, help="--costs-only: largest verify forward, ≥ 1 (default 8)")
     from xsd.models.cli import add_prompt_tokens_argument
 
     add_prompt_tokens_argument(bench)
@@ -105,10 +118,12 @@ def _decode(args) -> int:
               f"below {len(dataset)})", file=sys.stderr)
         return 2
     decoder = Decoder.load(profile, methods=(args.method,), gamma=args.gamma, policy=args.policy,
-                           prefill_adapter=args.prefill_adapter, device=args.device, draft_device=args.draft_device)
+                           prefill_adapter=args.prefill_adapter, device=args.device, draft_device=args.draft_device,
+                           static=args.static)
     try:
         result = decoder.run(args.method, dataset.event_frames(sample), dataset.video_frames(sample),
-                             sample.question, args.max_new_tokens or profile.extract.max_new_tokens,
+                             sample.question,
+                             profile.extract.max_new_tokens if args.max_new_tokens is None else args.max_new_tokens,
                              args.temperature, args.seed)
     finally:
         decoder.close()
@@ -135,7 +150,7 @@ def _bench(args) -> int:
         return 2
     result = bench_decode(profile, n=args.n or 24, gammas=tuple(args.gammas), policies=tuple(args.policies),
                           max_new_tokens=args.max_new_tokens, qtypes=tuple(args.qtypes), device=args.device,
-                          draft_device=args.draft_device)
+                          draft_device=args.draft_device, static=args.static)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
     for name, entry in result["methods"].items():
