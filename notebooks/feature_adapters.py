@@ -110,7 +110,9 @@ adapter_eval.per_position_token_table(results).round(3)
 # heads with an alignment output, "aligned top-1" reads that output instead). Shifted top-1/top-5
 # read it against token t + 1, which is what the head is for. TF = teacher-forced, FR =
 # free-running; "first window" is the seeds' α, "per round" the mean over the windows a decoder
-# meets.
+# meets. Every head is trained and scored at every position of the target's answer, so L5, B1 and
+# L5F share their denominators; past the end of the draft's answer L5 and L5F read zero rows of the
+# draft's stream, as the live decoder gives them there.
 
 # %% tags=["nbval-ignore-output"]
 heads = adapter_eval.head_token_table(results)

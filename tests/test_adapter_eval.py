@@ -170,6 +170,28 @@ def _free_running_without_cache(head, name, batch, lm, gamma):
     return streaks
 
 
+def test_l5f_and_b1_are_scored_on_the_same_positions_when_the_drafts_answer_ends_first():
+    generator = torch.Generator().manual_seed(4)
+    records = [Record(f"s{i}", torch.randn(t_e, 32, generator=generator), torch.randn(t_v, 32, generator=generator),
+                      torch.randint(0, 24, (t_e,), generator=generator), torch.randint(0, 24, (t_v,), generator=generator))
+               for i, (t_e, t_v) in enumerate([(3, 8), (5, 6)])]
+    batch, lm = collate(records), torch.randn(24, 32, generator=generator)
+    torch.manual_seed(4)
+    weights = {}
+    for name in ("L5", "B1", "L5F"):
+        pooled = adapter_eval.Pooled()
+        adapter_eval.evaluate_head(create_adapter(name, 32, heads=2).eval(), name, batch, lm, pooled)
+        weights[name] = pooled.weights
+    assert weights["L5F"] == weights["B1"] == weights["L5"]
+    assert weights["B1"]["shifted_top1"] == 7 + 5  # every pair (t, t + 1) of the target's answers
+    assert weights["B1"]["same_pos_top1"] == 8 + 6
+    # free-running, L5F reads zero rows past the draft's answer, whatever the batch holds there
+    head = create_adapter("L5F", 32, heads=2).eval()
+    zeros = adapter_eval.free_running_streaks(head, "L5F", batch, lm)
+    batch.h_egpt[~batch.mask_egpt] = 7.0
+    assert torch.equal(adapter_eval.free_running_streaks(head, "L5F", batch, lm), zeros)
+
+
 # -- whole-store evaluation -----------------------------------------------------------------------
 
 def write_store(root, records, shard_size=2) -> HiddenStateStore:

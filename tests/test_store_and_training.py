@@ -98,6 +98,57 @@ def test_collate_pads_and_masks():
     assert (batch.mask_pair == (batch.mask_egpt & batch.mask_vl)).all()
 
 
+def _short_draft_batch():
+    """Two samples whose draft answers (3 and 5 tokens) end before the target's (8 and 6)."""
+    generator = torch.Generator().manual_seed(5)
+    records = [Record(f"s{i}", torch.randn(t_e, H, generator=generator), torch.randn(t_v, H, generator=generator),
+                      torch.randint(0, 50, (t_e,), generator=generator),
+                      torch.randint(0, 50, (t_v,), generator=generator))
+               for i, (t_e, t_v) in enumerate([(3, 8), (5, 6)])]
+    return collate(records), records
+
+
+def test_collate_pads_the_drafts_states_with_zero_rows():
+    batch, records = _short_draft_batch()
+    for i, record in enumerate(records):
+        assert torch.equal(batch.h_egpt[i, :len(record.h_egpt)], record.h_egpt)
+        assert not batch.h_egpt[i, len(record.h_egpt):].any()
+
+
+def test_every_head_reads_the_targets_positions_and_zero_draft_rows_past_the_drafts_end():
+    from xsd.decode.drafters import EgptFeed
+    from xsd.train_adapters import head_inputs
+
+    batch, records = _short_draft_batch()
+    masks = {name: head_inputs(name, batch)[1] for name in ("L5", "B1", "L5F")}
+    for name, mask in masks.items():
+        assert torch.equal(mask, batch.mask_vl), name
+    assert int(masks["L5F"].sum()) == int(masks["B1"].sum()) == 8 + 6  # not the 3 + 5 where both answers exist
+    (egpt, vl), _ = head_inputs("L5F", batch)
+    assert torch.equal(vl, batch.h_vl)
+    for i, record in enumerate(records):  # the rows the live decoder's feed gives, position by position
+        feed = EgptFeed.complete(record.h_egpt)
+        assert torch.equal(egpt[i], torch.stack([feed.get(t) for t in range(egpt.shape[1])]))
+        assert not egpt[i, len(record.h_egpt):].any()
+    batch.h_egpt[~batch.mask_egpt] = 7.0  # a batch holding something else past the draft's answer
+    assert torch.equal(head_inputs("L5F", batch)[0][0], egpt)
+    assert torch.equal(head_inputs("L5", batch)[0][0], egpt)
+
+
+@pytest.mark.parametrize("name", ["L5", "L5F"])
+def test_heads_are_trained_past_the_end_of_the_drafts_answer(name):
+    from xsd.adapters import create_adapter
+    from xsd.train_adapters import adapter_loss
+
+    torch.manual_seed(0)
+    adapter = create_adapter(name, H, heads=2).eval()
+    batch, _ = _short_draft_batch()
+    with torch.no_grad():
+        before = adapter_loss(adapter, name, batch, SETTINGS)
+        batch.h_vl[0, 6] += 1.0  # the target's state at position 6; the draft's answer ended at 3
+        assert adapter_loss(adapter, name, batch, SETTINGS) != before
+
+
 SETTINGS = AdaptersConfig(lr=3e-3, batch_size=4, max_epochs=3, patience=10, threads=1,
                           sizes={"L4": {"heads": 2}, "L5": {"heads": 2}, "B1": {"heads": 2}, "L5F": {"heads": 2}})
 
@@ -159,3 +210,23 @@ def test_loading_into_the_wrong_adapter_or_size_fails_clearly(stores, tmp_path):
         load_adapter(tmp_path)
     with pytest.raises(CheckpointError, match="other settings"):
         train_adapter("L2", *stores, SETTINGS, tmp_path / "l1", seed=0, progress=False)
+
+
+def test_a_head_trained_with_an_older_recipe_is_refused(stores, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from xsd import train_adapters
+
+    folder, settings = tmp_path / "l5f", replace(SETTINGS, max_epochs=1)
+    train_adapter("L5F", *stores, settings, folder, seed=0, progress=False)
+    (folder / "result.json").write_text("{}")
+    monkeypatch.setattr(train_adapters, "adapter_dir", lambda profile, name: folder)
+    profile = SimpleNamespace(name="test")
+    assert train_adapters.trained_adapter(profile, "L5F")[1]["recipe"] == train_adapters.recipe("L5F") > 1
+    config = json.loads((folder / "config.json").read_text())
+    del config["recipe"]  # as a checkpoint from before the heads' masks changed
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="trained with recipe 1"):
+        train_adapters.trained_adapter(profile, "L5F")
+    with pytest.raises(CheckpointError, match="other settings"):  # nor is its training resumed
+        train_adapter("L5F", *stores, settings, folder, seed=0, progress=False)

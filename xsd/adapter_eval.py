@@ -15,6 +15,10 @@ For each trained adapter, streaming the test store batch by batch:
                     time through its KV cache, as `xsd.decode.HeadDrafter` does live. L5F's event
                     stream stays the true h_egpt; L5 reads no target state, so both ways agree.
 
+  Every head is scored at every position of the target's answer (`mask_vl`), so L5, B1 and L5F
+  share their denominators. Past the end of the draft's answer, L5 and L5F read zero rows of the
+  draft's stream, exactly what the live decoder's `EgptFeed` gives them there.
+
   A window starting at s (the target has just produced token s and its state h_vl[s]) drafts
   tokens s+1 … s+γ. Each way is reported as the first window (s = 0: the seeds' "α") and the mean
   over the windows a decoder meets along the answer (next start = s + accepted + 1).
@@ -39,13 +43,14 @@ from xsd import metrics, paths
 from xsd.adapters import ADAPTERS, NEXT_STATE, PER_POSITION, KVCache
 from xsd.config import Profile, fingerprint, load_profile
 from xsd.store import Batch, atomic_write_text, collate
-from xsd.train_adapters import adapter_dir, head_inputs, predict, trained_adapter
+from xsd.train_adapters import adapter_dir, draft_stream, head_inputs, predict, trained_adapter
 
 GAMMA = 5
 PREFILL_SLOTS = 7
 TOP_K = 5
 EVAL_BATCH = 64
-EVAL_VERSION = 2  # bump when what `evaluate_adapter` computes changes (2: empty batches skipped)
+EVAL_VERSION = 3  # bump when what `evaluate_adapter` computes changes (2: empty batches skipped;
+#                  3: every head scored on the target's positions, zero draft rows past the draft's end)
 
 
 def as_profile(profile: str | Profile) -> Profile:
@@ -119,7 +124,7 @@ def free_running_streaks(head, name: str, batch: Batch, lm_head: torch.Tensor, g
     The cache holds the true prefix; each window appends its own predictions and is cropped
     back before the next true state is committed, as a live drafter does after verification.
     """
-    egpt, vl, tokens = batch.h_egpt, batch.h_vl, batch.tok_vl
+    egpt, vl, tokens = draft_stream(batch), batch.h_vl, batch.tok_vl
     valid = shifted_validity(name, batch)
     steps = valid.shape[1]
     streaks = torch.zeros(vl.shape[0], steps, dtype=torch.long)

@@ -302,6 +302,8 @@ class Batch:
 
 
 def collate(records: list[Record], length: int | None = None) -> Batch:
+    """Pad records to one length. States are padded with zero rows: past the end of the draft's
+    answer a head reads exactly the zero rows the live decoder's `EgptFeed` gives it there."""
     length = length or max(max(len(r.tok_egpt), len(r.tok_vl)) for r in records)
     hidden = records[0].h_vl.shape[-1]
 

@@ -1,6 +1,8 @@
 """Training the hidden-state adapters on the extraction store (DESIGN.md §3.2).
 
-AdamW with a cosine schedule; loss MSE + 0.5·(1 − cos) over valid positions; next-state heads
+AdamW with a cosine schedule; loss MSE + 0.5·(1 − cos) over valid positions (per-position
+adapters: where both answers have a token; next-state heads: every position of the target's answer,
+the draft's stream zero rows past the end of its answer, as the live decoder feeds it); next-state heads
 add the dual objective (1 − w)·loss(aligned[t], h_vl[t]) + w·loss(next[t], h_vl[t+1]); early
 stopping on the validation loss. Data stream shard by shard, so memory does not grow with the
 size of the store. After every epoch the run is checkpointed (weights as safetensors, optimizer
@@ -31,6 +33,18 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, damaged, or made for another adapter or hidden size."""
 
 
+# What training does for an adapter (masks, loss); bump an adapter's when it changes, so that a
+# checkpoint trained the old way is refused instead of evaluated as if it were current.
+# 2: the heads reading the draft's stream trained on every position of the target's answer (mask_vl),
+#    zero draft rows past the end of the draft's answer (they were trained only where both existed; B1,
+#    reading the target's states alone, always was trained on mask_vl)
+RECIPES = {"L5": 2, "L5F": 2}
+
+
+def recipe(name: str) -> int:
+    return RECIPES.get(name, 1)
+
+
 # -- losses ---------------------------------------------------------------------------------------
 
 def masked_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, cos_weight: float) -> torch.Tensor:
@@ -41,13 +55,26 @@ def masked_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, co
     return (per_position * mask).sum() / mask.sum().clamp(min=1)
 
 
+def draft_stream(batch: Batch) -> torch.Tensor:
+    """h_egpt as a live drafter reads it: zero rows past the end of the draft's answer (what
+    `xsd.decode.EgptFeed` gives a head there), whatever the batch held beyond `mask_egpt`."""
+    return batch.h_egpt.masked_fill(~batch.mask_egpt[..., None], 0.0)
+
+
 def head_inputs(name: str, batch: Batch) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-    """What a next-state head reads, and where its input exists."""
-    if name == "L5":
-        return (batch.h_egpt,), batch.mask_egpt
+    """What a next-state head reads, and the positions it is trained and scored on.
+
+    Every head (L5, B1, L5F) is trained and scored at every position of the target's answer
+    (`mask_vl`), so the heads are compared on the same positions. The live decoder drafts there
+    too: past the end of the draft's answer, a head reading the draft's stream gets zero rows,
+    and so does it here (`draft_stream`).
+    """
     if name == "B1":
         return (batch.h_vl,), batch.mask_vl
-    return (batch.h_egpt, batch.h_vl), batch.mask_pair
+    egpt = draft_stream(batch)
+    if name == "L5":
+        return (egpt,), batch.mask_vl
+    return (egpt, batch.h_vl), batch.mask_vl
 
 
 def adapter_loss(adapter, name: str, batch: Batch, settings: AdaptersConfig) -> torch.Tensor:
@@ -86,8 +113,11 @@ class TrainResult:
 
 
 def checkpoint_config(name: str, hidden_size: int, settings: AdaptersConfig, seed: int, store_meta: dict) -> dict:
-    return {"adapter": name, "hidden_size": hidden_size, "sizes": settings.sizes.get(name, {}),
-            "train": asdict(settings), "seed": seed, "store": store_meta}
+    config = {"adapter": name, "hidden_size": hidden_size, "sizes": settings.sizes.get(name, {}),
+              "train": asdict(settings), "seed": seed, "store": store_meta}
+    if recipe(name) > 1:  # recipe 1 is not written, so the checkpoints of that recipe stay valid
+        config["recipe"] = recipe(name)
+    return config
 
 
 def train_adapter(name: str, train: HiddenStateStore, val: HiddenStateStore, settings: AdaptersConfig,
@@ -260,6 +290,10 @@ def trained_adapter(profile, name: str):
         raise CheckpointError(f"adapter {name} is not trained for profile {profile.name} ({folder}); "
                               f"run `xsd train {name} --profile {profile.name}`")
     adapter, config = load_adapter(folder, name=name)
+    if config.get("recipe", 1) != recipe(name):
+        raise CheckpointError(f"adapter {name} in {folder} was trained with recipe {config.get('recipe', 1)}, "
+                              f"this code trains recipe {recipe(name)} (see RECIPES in xsd.train_adapters); "
+                              f"remove {folder} and run `xsd train {name} --profile {profile.name}`")
     return adapter, config, json.loads((folder / "result.json").read_text())
 
 
