@@ -1,4 +1,4 @@
-"""Hidden-state adapters (DESIGN.md §3.2) and the token-level TokenAdapter.
+"""Hidden-state adapters (the book's methods page, §2) and the token-level TokenAdapter.
 
 Per-position adapters map the draft's last-layer state to the target's at the same position:
 

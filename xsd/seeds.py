@@ -1,9 +1,9 @@
 """The original study's reported figures, as the seeds state them.
 
-Every number here is copied from a document in `../shared/seeds/` (named in `source`), so that
-the book can print each beside the value this artifact measures or recomputes. They are *reported*
-figures: some were never measured and some are arithmetic slips (DESIGN.md says which); the
-notebooks say so where it matters. Times are in milliseconds.
+Every number here is copied from one of the study's documents (named in `source`), so that the
+book can print each beside the value this artifact measures or recomputes. They are *reported*
+figures: some were never measured and some are arithmetic slips (the book's methods page, §6,
+says which); the notebooks say so where it matters. Times are in milliseconds.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The live decoder: one verification loop shared by every drafting strategy (DESIGN.md §3.5).
+"""The live decoder: one verification loop shared by every drafting strategy (the book's methods page, §5).
 
     loop.py          the verification loop (greedy: exact; sampling: rejection sampling)
     target.py        the target model as the loop drives it (prefill, forward, crop)
