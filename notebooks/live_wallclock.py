@@ -41,6 +41,8 @@ gammas = [2, 3, 4]
 # the draft VLM stops when the target's prefill ends); each policy listed is benchmarked
 policies = ["wait", "degrade", "prefill-only"]
 long_answer_samples = 12  # the second run, on description questions only (section 6); 0 skips it
+costs_file = ""  # a costs file (`xsd bench decode --costs-only --json`) from any machine: section 8 uses it
+stages_file = ""  # optional, a stages file (`xsd bench stages --json`) from that machine: the draft VLM's step
 
 # %%
 import matplotlib.pyplot as plt
@@ -48,6 +50,7 @@ import pandas as pd
 
 from xsd import costmodel, plotting, results, seeds
 from xsd.config import load_profile
+from xsd.costs_file import cost_inputs, load_costs, load_stages, machine_label, method_charges, where
 from xsd.decode.bench import LONG_ANSWERS, loop_cost, loop_head_cost
 
 plotting.use_style()
@@ -65,12 +68,13 @@ rows = []
 for name, m in bench["methods"].items():
     rows.append({
         "method": name, "speedup vs ar": round(m["speedup_vs_ar"], 3),
+        "speedup vs ar-loop": round(m["speedup_vs_ar_loop"], 3) if m.get("speedup_vs_ar_loop") else None,
         "per-sample min": round(m["speedup_per_sample"]["min"], 2), "per-sample max": round(m["speedup_per_sample"]["max"], 2),
         "exact match": m["exact_match_rate"], "τ": round(m["tau"], 2) if "tau" in m else None,
         "free tokens (phase 1)": round(m["free_tokens_mean"], 2) if "free_tokens_mean" in m else None,
         "outside model calls": round(m["outside_forward_fraction"], 3) if "outside_forward_fraction" in m else None,
         "ceiling": round(m["ceiling"], 2) if m.get("ceiling") else None,
-        "decode-phase speedup": round(m["decode_speedup"], 2) if "decode_speedup" in m else None,
+        "decode-phase vs ar": round(m["decode_speedup_vs_ar"], 2) if m.get("decode_speedup_vs_ar") else None,
         "decode-phase vs ar-loop": round(m["decode_speedup_vs_ar_loop"], 2) if m.get("decode_speedup_vs_ar_loop") else None,
         "share of ceiling": round(m["fraction_of_ceiling"], 2) if m.get("fraction_of_ceiling") else None,
         "share, head step as in the loop": (round(m["fraction_of_ceiling_loop_head"], 2)
@@ -305,14 +309,16 @@ def best(prefix):
 two_phase_name, two_phase = best("two-phase")
 b1_name, b1 = best("b1")
 lookup_name, lookup = best("prompt-lookup")
-print(f"best two-phase: {two_phase_name} at {two_phase['speedup_vs_ar']:.2f}× "
+print(f"best two-phase: {two_phase_name} at {two_phase['speedup_vs_ar']:.2f}× over ar "
+      f"({fmt(two_phase.get('speedup_vs_ar_loop'), '.2f')}× over ar-loop) "
       f"({'meets' if two_phase['speedup_vs_ar'] >= 1.5 else 'misses'} the 1.5× goal), "
       f"exact match {two_phase['exact_match_rate']:.0%}")
 print(f"ahead of b1 ({b1_name}, {b1['speedup_vs_ar']:.2f}×): {two_phase['speedup_vs_ar'] > b1['speedup_vs_ar']}; "
       f"ahead of prompt-lookup ({lookup_name}, {lookup['speedup_vs_ar']:.2f}×): "
       f"{two_phase['speedup_vs_ar'] > lookup['speedup_vs_ar']}")
 print(f"time outside model calls in {two_phase_name}: {two_phase['outside_forward_fraction']:.1%}")
-print(f"{two_phase_name}: decode-phase speedup over ar-loop {fmt(two_phase['decode_speedup_vs_ar_loop'], '.2f')}× "
+print(f"{two_phase_name}: decode-phase speedup over ar {fmt(two_phase.get('decode_speedup_vs_ar'), '.2f')}×, "
+      f"over ar-loop {fmt(two_phase['decode_speedup_vs_ar_loop'], '.2f')}× "
       f"against a ceiling of {fmt(two_phase['ceiling'], '.2f')}× ({fmt(two_phase['fraction_of_ceiling'], '.0%')})")
 head_alone, head_loop = costs["head_step_s"], costs["in_loop"].get("head_step_s", {})
 print("head step, alone vs in the loop: " + ", ".join(
@@ -351,7 +357,71 @@ for title, run in (("every question type", bench), ("descriptions only", long)):
         needed = (1 - p) / (1 / goal - p) if 1 / goal > p else float("inf")
         print(f"  overall {goal}× needs a decode-phase speedup of {needed:.2f}×")
     print(f"  no decoder can exceed {1 / p:.2f}× overall on these answers; the best decode-phase "
-          f"speedup measured: {max(m.get('decode_speedup') or 0 for m in run['methods'].values()):.2f}×")
+          f"speedup measured: {max(m.get('decode_speedup_vs_ar') or 0 for m in run['methods'].values()):.2f}× over ar")
+
+# %% [markdown]
+# ## 8. Costs from another machine
+#
+# With `costs_file` (a costs file from `xsd bench decode --costs-only --json`, measured on any
+# machine, e.g. a GPU with the `shapes` profile), the honest cost model predicts each method's
+# decode-phase speedup over the autoregressive loop from that file's per-call costs and this
+# run's τ and phase-1 free tokens: costs from the file's device, acceptance from the mini world.
+# The target's calls are charged as timed alone, as timed beside the working draft VLM (for the
+# methods that run it: throughout, or only during the prefill under `prefill-only` and for the
+# prefill alone under `pause-verify`) and over a static KV cache. `wait` and `pause-verify` also
+# charge the draft VLM's decode step, from `stages_file` when given (`costs_file.method_charges`).
+# Beside them: the same model with this run's own costs, and what this run measured.
+
+# %% tags=["nbval-ignore-output"]
+if costs_file:
+    file_costs = load_costs(costs_file)
+    file_stages = load_stages(stages_file) if stages_file else None
+    here = machine_label(bench.get("measured_on"), profile)
+    on_file = cost_inputs(file_costs, file_stages, fallback_stages=timings, fallback_label=here)
+    on_file_static = (cost_inputs(file_costs, file_stages, fallback_stages=timings, fallback_label=here, static=True)
+                      if "static_costs" in file_costs else None)
+    on_mini = cost_inputs(fallback_costs=costs, fallback_stages=timings, fallback_label=here, in_loop=True)
+    device = on_file.label
+    print(f"costs measured on {where(file_costs)}; acceptance from the mini world "
+          f"({bench['n_samples']} samples of this {profile} run, {n_tokens:.1f} target tokens per answer)")
+    draft_device = file_costs["costs"]["beside_draft"].get("draft_device", "its device")
+    print(f"beside the draft VLM: the draft ran on {draft_device} while the target's calls were timed")
+    if len(on_file.machines) > 1:
+        print("caution, the constants were measured in more than one place: " + "; ".join(on_file.machines))
+    predicted = []
+    for name, m in bench["methods"].items():
+        if m.get("gamma") is None or name.startswith("prompt-lookup"):
+            continue  # the honest model knows no n-gram search cost
+        charges = method_charges(name, m.get("policy"))
+
+        def decode_speedup(inputs, beside="none"):
+            return inputs.honest(n_tokens=n_tokens, free_tokens=m["free_tokens_mean"], tau=max(m["tau"], 1.0),
+                                 gamma=m["gamma"], head=charges["head"], draft_bound=charges["draft_bound"],
+                                 beside=beside)["decode_speedup"]
+
+        row = {"method": name, f"τ ({profile})": round(m["tau"], 2), f"{device}: alone": decode_speedup(on_file),
+               f"{device}: draft beside": decode_speedup(on_file, charges["beside"])}
+        if on_file_static is not None:
+            row[f"{device}: static cache"] = decode_speedup(on_file_static)
+        row[f"{profile} costs (model)"] = decode_speedup(on_mini)
+        row[f"{profile}, live"] = m.get("decode_speedup_vs_ar_loop")
+        predicted.append(row)
+    on_device = pd.DataFrame(predicted).set_index("method").astype(float)
+    best_name = on_device[f"{device}: draft beside"].idxmax()
+    live = on_device.loc[best_name, f"{profile}, live"]
+    print(f"with the costs of {device}, the honest model's best decode-phase speedup is {best_name} at "
+          f"{on_device.loc[best_name, f'{device}: draft beside']:.2f}× with the draft beside the target "
+          f"({on_device.loc[best_name, f'{device}: alone']:.2f}× alone); {here} measured "
+          f"{'n/a' if pd.isna(live) else f'{live:.2f}×'} for it")
+    measured_rows = on_device.dropna(subset=[f"{profile}, live"])
+    if len(measured_rows):
+        error = (measured_rows[f"{profile} costs (model)"] - measured_rows[f"{profile}, live"]).abs().mean()
+        print(f"the model with this run's own costs is {error:.2f}× off the live decode-phase speedup on average, "
+              f"the yardstick for reading the {device} columns")
+    display = on_device.round(2)
+else:
+    display = "no costs file given (costs_file = \"\"): run with -p costs_file=costs.json to fill this section"
+display
 
 # %% [markdown]
 # **Reading.** The exact-match column is the decoder's correctness proof in practice: every

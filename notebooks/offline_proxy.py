@@ -24,10 +24,17 @@
 #    steps, and L5F needs the draft VLM's state for each position, which the draft must produce.
 #
 # The *live wall-clock* study then runs the decoder itself.
+#
+# The timing constants are the mini run's by default. A reader with a GPU can measure their own
+# (`xsd bench decode --costs-only --json costs.json`, `xsd bench stages --json stages.json`) and pass
+# the files as `costs_file` / `stages_file`: steps 2 and 3 then take their constants from the files,
+# beside the mini world's acceptance, and every table says where each constant was measured.
 
 # %% tags=["parameters"]
 profile = "mini"
 gamma = 3  # draft tokens per round for the honest model (the live study sweeps it)
+costs_file = ""  # a costs file (`xsd bench decode --costs-only --json`): the target's calls and the heads' steps
+stages_file = ""  # a stages file (`xsd bench stages --json`): the draft's prefill and decode step
 
 # %%
 import pandas as pd
@@ -35,6 +42,7 @@ import pandas as pd
 from xsd import adapter_eval, costmodel, results, seeds
 from xsd.adapters import PER_POSITION
 from xsd.config import load_profile
+from xsd.costs_file import cost_inputs, load_costs, load_stages, machine_label
 
 settings = load_profile(profile)
 
@@ -61,38 +69,41 @@ pd.DataFrame(rows).set_index("config")
 # (see the *speed ratio* study for why per-sample averaging is the likely cause).
 
 # %% [markdown]
-# ## 2. The same model with the mini models' measurements
+# ## 2. The same model with measured timings
 #
-# Timings come from the stage benchmark of the *world & models* study; free tokens (consecutive
-# same-position matches from t = 0 within 7 slots) and the decode α (the accepted run of the
-# first γ = 5 window, teacher-forced — the seeds' definition) from the *feature adapters* study.
-# A is the measured cost of one L5F head step. All mini-world numbers.
+# Timings come from the stage benchmark of the *world & models* study and the per-call costs of
+# the *live wall-clock* study — or, with `costs_file` / `stages_file`, from those files; the
+# "measured on" column says which. Free tokens (consecutive same-position matches from t = 0
+# within 7 slots) and the decode α (the accepted run of the first γ = 5 window, teacher-forced —
+# the seeds' definition) always come from the *feature adapters* study: mini-world acceptance.
+# A is the measured cost of one L5F head step.
 
 # %% tags=["nbval-ignore-output"]
-timings = results.stage_timings(settings)
+costs_data = load_costs(costs_file) if costs_file else None
+stages_data = load_stages(stages_file) if stages_file else None
+timings = results.stage_timings(settings) if stages_data is None else None
 evaluated = {row["adapter"]: row for row in adapter_eval.evaluate_profile(settings)}
 # a metric with nothing to measure (e.g. answers too short for one window) is NaN; count it as 0
 evaluated = {name: {k: (0.0 if isinstance(v, float) and v != v else v) for k, v in row.items()}
              for name, row in evaluated.items()}
-bench = results.decode_benchmark(settings)
-costs = bench["costs"]
+bench = results.decode_benchmark(settings) if costs_data is None else None
+mini_measured_on = next((r.get("measured_on") for r in (bench, timings) if r and r.get("measured_on")), None)
+inputs = cost_inputs(costs_data, stages_data, fallback_costs=bench["costs"] if bench else None,
+                     fallback_stages=timings, fallback_label=machine_label(mini_measured_on, profile))
+timing_name = inputs.label if inputs.from_file else profile  # names the columns computed with these timings
 n_tokens = settings.extract.max_new_tokens
-measured = {
-    "P_vl (target vision + prefill)": costs["prefill_s"] * 1000,
-    "P_egpt (draft vision + prefill)": timings["draft"]["prefill_with_vision"],
-    "D_vl (target decode step)": costs["decode_s"] * 1000,
-    "D_egpt (draft decode step)": timings["draft"]["decode_per_token"],
-    "A (L5F head step)": costs["head_step_s"]["L5F"] * 1000,
-    f"t_verify({gamma + 1}) (verify γ + 1 positions)": costs["verify_s"][str(gamma + 1)] * 1000,
-}
-pd.Series(measured, name=f"{profile}, ms").round(3).to_frame()
+if inputs.from_file:
+    print(f"timing constants from {', '.join(f for f in (costs_file, stages_file) if f)}, measured on "
+          f"{'; '.join(inputs.machines)}; acceptance from the {profile} world's adapters")
+if len(inputs.machines) > 1:
+    print("caution, the constants were measured in more than one place: " + "; ".join(inputs.machines))
+measured = pd.DataFrame(inputs.constants_ms(gamma)).set_index("constant")
+measured["ms"] = measured["ms"].round(3)
+measured
 
 # %% tags=["nbval-ignore-output"]
 def proxy(free, alpha):
-    return costmodel.two_phase_speedup(
-        n_tokens=n_tokens, free_tokens=min(free, n_tokens), alpha_decode=alpha, t_vl_prefill=costs["prefill_s"],
-        t_vl_decode=costs["decode_s"], t_adapter=costs["head_step_s"]["L5F"],
-        t_egpt_prefill=timings["draft"]["prefill_with_vision"] / 1000)
+    return inputs.proxy(n_tokens=n_tokens, free_tokens=free, alpha_decode=alpha)
 
 
 l5f_alpha = evaluated["L5F"]["teacher_forced_first_window"]
@@ -101,7 +112,7 @@ configs = [(f"{name}+L5F", evaluated[name]["prefill_free_tokens"], l5f_alpha) fo
 configs += [("L5F-only", 0.0, l5f_alpha), ("B1-only", 0.0, b1_alpha)]
 seeds_by_config = {c["config"]: c["speedup"] for c in seeds.TWO_PHASE_CONFIGS}
 mini_proxy = pd.DataFrame([{"config": name, "free tokens": round(free, 2), "decode α": round(alpha, 3),
-                            f"proxy ({profile})": round(proxy(free, alpha), 3), "seeds": seeds_by_config[name]}
+                            f"proxy ({timing_name})": round(proxy(free, alpha), 3), "seeds": seeds_by_config[name]}
                            for name, free, alpha in configs]).set_index("config")
 mini_proxy
 
@@ -114,27 +125,37 @@ mini_proxy
 # than the time the draft VLM needs to produce the τ event states it consumes. Here τ comes from
 # the *free-running* acceptance (the head reads its own predictions, as live), as 1 + the mean
 # accepted run per round.
+#
+# With a costs file the model is also evaluated with the target's calls as the file timed them
+# beside the working draft VLM (the draft's slowdown of the target), and over a static KV cache
+# (CUDA graphs on a GPU); "concurrent" and "sequential" then stand for the 2- and 1-core columns.
 
 # %% tags=["nbval-ignore-output"]
-def honest(free, head_name, concurrent=True):
+def honest(free, head_name, concurrent=True, beside="none", inputs=inputs):
     tau = 1 + evaluated[head_name]["free_running_rounds"]
-    return costmodel.honest_two_phase(
-        n_tokens=n_tokens, free_tokens=max(free - 1, 0.0), tau=tau, gamma=gamma,
-        t_vl_prefill=costs["prefill_s"], t_vl_decode=costs["decode_s"],
-        t_verify_phase1=costs["verify_s"][str(gamma + 1)],  # the phase-1 candidates: a few positions too
-        t_verify=costs["verify_s"][str(gamma + 1)], t_head=costs["head_step_s"][head_name],
-        t_egpt_prefill=timings["draft"]["prefill_with_vision"] / 1000,
-        t_egpt_decode=timings["draft"]["decode_per_token"] / 1000 if head_name == "L5F" else 0.0,
-        concurrent=concurrent)
+    # the phase-1 candidates cost one verify forward over a few positions too; L5F waits for the draft VLM
+    return inputs.honest(n_tokens=n_tokens, free_tokens=max(free - 1, 0.0), tau=tau, gamma=gamma, head=head_name,
+                         draft_bound=head_name == "L5F", concurrent=concurrent, beside=beside)
 
 
+static_inputs = (cost_inputs(costs_data, stages_data, fallback_stages=timings,
+                             fallback_label=machine_label(mini_measured_on, profile), static=True)
+                 if costs_data is not None and "static_costs" in costs_data else None)
+concurrent_column, sequential_column = (("honest, concurrent", "honest, sequential") if inputs.from_file
+                                        else ("honest, 2 cores", "honest, 1 core"))
 rows = []
 for name, free, _ in configs:
     head_name = "B1" if name == "B1-only" else "L5F"
     two_cores, one_core = honest(free, head_name), honest(free, head_name, concurrent=False)
-    rows.append({"config": name, f"proxy ({profile})": mini_proxy.loc[name, f"proxy ({profile})"],
-                 "honest, 2 cores": round(two_cores["speedup"], 3), "honest, 1 core": round(one_core["speedup"], 3),
-                 "draft-bound": two_cores["draft_bound"], "τ (free-running)": round(1 + evaluated[head_name]["free_running_rounds"], 2)})
+    row = {"config": name, f"proxy ({timing_name})": mini_proxy.loc[name, f"proxy ({timing_name})"],
+           concurrent_column: round(two_cores["speedup"], 3), sequential_column: round(one_core["speedup"], 3)}
+    if inputs.beside_draft is not None:  # B1 needs no draft VLM; every L5F configuration runs it throughout
+        beside = "none" if head_name == "B1" else "all"
+        row["honest, draft beside"] = round(honest(free, head_name, beside=beside)["speedup"], 3)
+    if static_inputs is not None:
+        row["honest, static cache"] = round(honest(free, head_name, inputs=static_inputs)["speedup"], 3)
+    rows.append({**row, "draft-bound": two_cores["draft_bound"],
+                 "τ (free-running)": round(1 + evaluated[head_name]["free_running_rounds"], 2)})
 honest_table = pd.DataFrame(rows).set_index("config")
 honest_table
 
@@ -145,11 +166,21 @@ honest_table
 # seeds' setting of one GPU running both models sequentially would pay.
 
 # %% tags=["nbval-ignore-output"]
-best = honest_table["honest, 2 cores"].idxmax()
-print(f"best configuration under the honest model: {best} at {honest_table.loc[best, 'honest, 2 cores']:.2f}× "
-      f"(proxy: {honest_table.loc[best, f'proxy ({profile})']:.2f}×)")
-gap = (honest_table[f"proxy ({profile})"] - honest_table["honest, 2 cores"]).mean()
+best = honest_table[concurrent_column].idxmax()
+print(f"best configuration under the honest model: {best} at {honest_table.loc[best, concurrent_column]:.2f}× "
+      f"(proxy: {honest_table.loc[best, f'proxy ({timing_name})']:.2f}×)")
+gap = (honest_table[f"proxy ({timing_name})"] - honest_table[concurrent_column]).mean()
 print(f"mean overestimate of the proxy against the honest model: {gap:+.2f}×")
+if inputs.from_file:
+    above = int((honest_table[f"proxy ({timing_name})"] > honest_table[concurrent_column]).sum())
+    top = honest_table[concurrent_column].max()
+    print(f"costs measured on {inputs.label}; acceptance from the {profile} world: the proxy is above the honest "
+          f"model in {above} of {len(honest_table)} configurations; the honest model's best, {top:.2f}×, is "
+          f"{'faster' if top > 1 else 'no faster'} than decoding with the target alone")
+    for column in ("honest, draft beside", "honest, static cache"):
+        if column in honest_table:
+            change = (honest_table[column] - honest_table[concurrent_column]).mean()
+            print(f"{column}: {change:+.3f}× on average against {concurrent_column}")
 
 # %% [markdown]
 # **Reading.** The proxy's optimism has three sources, each visible above: it prices a verify

@@ -23,7 +23,10 @@
 #
 # Everything here is theory applied to the seeds' own timings, except `measured_c`: when the
 # book is built, it is filled from the mini models' stage benchmark (the *world & models*
-# study); otherwise it keeps the seeds' 0.93.
+# study); otherwise it keeps the seeds' 0.93. A reader can measure both models on their own
+# machine (`xsd bench stages --json stages.json`, e.g. with `--device cuda --profile shapes`) and
+# pass the file as `stages_file`: c then comes from it, and section 4 adds the prefill window
+# those timings open, labelled with where they were measured.
 
 # %% tags=["parameters"]
 profile = "mini"
@@ -31,6 +34,7 @@ measured_c = 0.93  # T_draft_decode / T_target_decode used by every c-dependent 
 measured_c_source = "seeds: 14 ms / 15 ms per token (sd_pipeline_c_analysis.md)"
 gamma = 5  # draft tokens per SD round, as in the seeds' example
 max_gamma = 32  # largest γ searched by optimal_gamma
+stages_file = ""  # a stages file (`xsd bench stages --json`) from any machine: c and a prefill window from it
 
 # %%
 import matplotlib.pyplot as plt
@@ -39,9 +43,13 @@ import pandas as pd
 
 from xsd import costmodel, plotting, seeds
 from xsd.config import load_profile
+from xsd.costs_file import load_stages, prefill_window, stages_c
 
 plotting.use_style()
 settings = load_profile(profile)
+stages = load_stages(stages_file) if stages_file else None
+if stages is not None:  # the file's c replaces measured_c
+    measured_c, measured_c_source = stages_c(stages)
 print(f"profile: {settings.name}; c = {measured_c:.3f} ({measured_c_source}); γ = {gamma}")
 
 # %% [markdown]
@@ -189,6 +197,32 @@ print(f"parallel prefill + AR, accepted prefix: {t_prefix:.0f} ms -> {t_ar / t_p
 # with a mapping whose *first* tokens are right, which is why the later studies measure free
 # tokens as consecutive matches from the start of the answer, as the seeds'
 # training_eval_results.md does (7 slots in a 180 ms window).
+
+# %%
+# with a stages file: the same window from both models' timings on the file's machine (nothing otherwise)
+if stages is not None:
+    own = prefill_window(stages)
+    own_slots = costmodel.prefill_window_slots(
+        t_vl_prefill=own["t_vl_prefill"], t_egpt_prefill=own["t_egpt_prefill"], t_egpt_decode=own["t_egpt_decode"])
+    print(f"prefill window measured on {own['measured_on']}:")
+    print(f"  target vision + prefill {own['t_vl_prefill']:.1f} ms ({own['target_visual_tokens']} visual tokens), "
+          f"draft {own['t_egpt_prefill']:.1f} ms ({own['draft_visual_tokens']}); decode step: target "
+          f"{own['t_vl_decode']:.2f} ms, draft {own['t_egpt_decode']:.2f} ms")
+    if own["window_ms"] > 0:
+        relation = "more than" if own_slots > slots else "fewer than" if own_slots < slots else "as many as"
+        print(f"  the window of {own['window_ms']:.1f} ms holds {own_slots} draft tokens, {relation} the seeds' "
+              f"{slots} in {window['t_vl_prefill'] - window['t_egpt_prefill']:.0f} ms")
+    else:
+        print(f"  no window: the draft's prefill takes {-own['window_ms']:.1f} ms longer than the target's")
+    own_prefix = {alpha: costmodel.expected_tokens(alpha, own_slots) - 1 if own_slots else 0.0
+                  for alpha in window["accepted"]}
+    own_ar = own["t_vl_prefill"] + n * own["t_vl_decode"]
+    own_parallel = own["t_vl_prefill"] + (n - own_prefix[alpha0]) * own["t_vl_decode"]
+    print(f"  AR, {n} tokens: {own_ar:.1f} ms; parallel prefill + AR with the accepted prefix at α = {alpha0}: "
+          f"{own_parallel:.1f} ms -> {own_ar / own_parallel:.3f}× (seeds' timings: {t_ar / t_prefix:.3f}×)")
+    display(pd.DataFrame([{"α": alpha, "draft tokens in window": own_slots,
+                           "n·α (the seeds' count)": round(own_slots * alpha, 2),
+                           "accepted prefix under SD": round(prefix, 3)} for alpha, prefix in own_prefix.items()]))
 
 # %% [markdown]
 # ## 5. The seeds' two-phase offline proxy

@@ -176,3 +176,22 @@ def honest_two_phase(
         "t_base": t_base, "t_sd": t_sd, "speedup": t_base / t_sd, "rounds": rounds, "round_time": round_time,
         "round_target_time": round_target, "draft_bound": concurrent and tau * t_egpt_decode > round_target,
     }
+
+
+def honest_two_phase_beside(*, t_vl_prefill_sd: float | None = None, **inputs) -> dict:
+    """`honest_two_phase`, where the two-phase decoder's target prefill may take `t_vl_prefill_sd`
+    instead of the baseline's `t_vl_prefill` (the draft VLM prefilling beside it slows it down; None:
+    the same), and the decode phase on its own: everything after the target's prefill, the baseline's
+    N − 1 decode steps against the phase-1 verify and the rounds. Pass the verify costs as the target
+    pays them beside the draft, if it runs beside it; `t_vl_decode` stays the baseline's (no draft)."""
+    result = honest_two_phase(**inputs)
+    prefill = inputs["t_vl_prefill"]
+    if t_vl_prefill_sd is None:
+        t_vl_prefill_sd, t_sd = prefill, result["t_sd"]
+    else:
+        _check_nonnegative("t_vl_prefill_sd", t_vl_prefill_sd)
+        t_sd = result["t_sd"] - prefill + t_vl_prefill_sd
+    decode_base, decode_sd = result["t_base"] - prefill, result["t_sd"] - prefill
+    return {**result, "t_sd": t_sd, "speedup": result["t_base"] / t_sd, "t_vl_prefill_sd": t_vl_prefill_sd,
+            "decode_base": decode_base, "decode_sd": decode_sd,
+            "decode_speedup": decode_base / decode_sd if decode_sd > 0 else math.inf}
