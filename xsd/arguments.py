@@ -90,7 +90,8 @@ def _argument_type(kind, limit: Limit, name: str):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what} {limit}, not {text!r}") from None
         if not limit.allows(value):
-            raise argparse.ArgumentTypeError(f"must be {limit}, not {text}")
+            finite = "" if math.isfinite(value) else "a finite number "
+            raise argparse.ArgumentTypeError(f"must be {finite}{limit}, not {text}")
         return value
 
     parse.__name__ = name

@@ -135,6 +135,10 @@ def _one_hot(token: int, size: int, device: torch.device | str = "cpu") -> torch
 def speculative_generate(target: Target, inputs: dict, drafter: Drafter, max_new_tokens: int,
                          eos_token_id: int | None = None, temperature: float = 0.0,
                          seed: int = 0) -> DecodeResult:
+    """Decode up to `max_new_tokens` (≥ 1) tokens; temperature 0 is greedy, > 0 samples (never < 0)."""
+    from xsd.arguments import check_decoding
+
+    check_decoding(max_new_tokens, temperature)
     stats = DecodeStats()
     generator = role_generator(seed, "target", target.device) if temperature > 0 else None
     now = target.now  # the clock read after the device's queued work, so times are the device's

@@ -95,9 +95,15 @@ class Decoder:
 
     def run(self, method: str, event_frames, video_frames, question: str, max_new_tokens: int,
             temperature: float = 0.0, seed: int = 0) -> dict:
-        """Decode one sample with `method`; returns tokens, text, wall time and statistics."""
+        """Decode one sample with `method`; returns tokens, text, wall time and statistics.
+
+        Every method reads its inputs alike: max_new_tokens ≥ 1, temperature ≥ 0 (0 is greedy),
+        γ ≥ 1; a value out of range is a ValueError (see `xsd.arguments.check_decoding`)."""
+        from xsd.arguments import check_decoding
+
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        check_decoding(max_new_tokens, temperature, self.gamma)
         tokenizer = self.pair.target_tokenizer
         start = time.perf_counter()
         if method in NEEDS_WORKER:

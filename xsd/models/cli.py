@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from xsd.arguments import non_negative_int, positive_int
+
 
 def add_commands(subparsers) -> None:
     from xsd.cli import add_profile_argument
@@ -55,7 +57,7 @@ def add_commands(subparsers) -> None:
     )
     add_profile_argument(evaluation)
     evaluation.add_argument("--json", type=Path, help="write the result to this file")
-    evaluation.add_argument("--limit", type=int, default=0,
+    evaluation.add_argument("--limit", type=non_negative_int, default=0,
                             help="at most this many questions per type and model (default 0: all)")
     evaluation.add_argument("--jobs", type=int, default=2, choices=(1, 2),
                             help="processes: 2 evaluates both models at once (default)")
@@ -77,9 +79,9 @@ def add_bench_commands(bench_subparsers) -> None:
     )
     add_profile_argument(stages)
     stages.add_argument("--json", type=Path, help="write the result to this file")
-    stages.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    stages.add_argument("--repeats", type=int, default=10, help="timed repeats per stage (default 10)")
-    stages.add_argument("--decode-tokens", type=int, default=20, help="decode steps per repeat (default 20)")
+    stages.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads, ≥ 1 (default 1)")
+    stages.add_argument("--repeats", type=positive_int, default=10, help="timed repeats per stage, ≥ 1 (default 10)")
+    stages.add_argument("--decode-tokens", type=positive_int, default=20, help="decode steps per repeat, ≥ 1 (default 20)")
     add_device_argument(stages)
     add_prompt_tokens_argument(stages)
     stages.set_defaults(handler=bench_stages)
@@ -87,7 +89,7 @@ def add_bench_commands(bench_subparsers) -> None:
 
 def add_prompt_tokens_argument(parser) -> None:
     parser.add_argument(
-        "--prompt-tokens", type=int, nargs=2, metavar=("TARGET", "DRAFT"),
+        "--prompt-tokens", type=positive_int, nargs=2, metavar=("TARGET", "DRAFT"),
         help="pad the target's and the draft's prompts with text tokens to these lengths (the study's "
              "fork logged 4643 and 636); default: the profile's setting (shapes), else the prompts as built")
 
