@@ -3,21 +3,28 @@
 A profile is a YAML file in `xsd/profiles/` (or any path given instead of a name) read into
 typed, frozen dataclasses. Each part of the pipeline owns the dataclass of its own section
 (`xsd.world.config.WorldConfig`, ...); this module only composes them and checks the file:
-unknown keys, missing keys and wrongly typed values are errors that name the file and the key.
+unknown keys, missing keys, wrongly typed values and values out of range are errors that name
+the file and the key. A section's ranges are its class's `LIMITS` ({key: xsd.arguments.Limit})
+and its `problems()` (settings that do not fit together); the models' sections are checked from
+`MODELS_LIMITS` here. `adapters.sizes` may only name adapters, and each adapter's sizes only the
+keyword arguments its constructor takes (`xsd.adapters.create_adapter`).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import inspect
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
-from xsd.models.config import ModelsConfig
+from xsd.arguments import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE
+from xsd.models.config import LLMConfig, ModelsConfig, RandomWeightsConfig, TowerConfig, TrainConfig
 from xsd.world.config import WorldConfig
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
@@ -37,6 +44,11 @@ class ExtractConfig:
     shard_size: int = 256
     threads: int = 2
 
+    LIMITS: ClassVar[dict] = {
+        "max_new_tokens": AT_LEAST_ONE, "train_samples": NON_NEGATIVE, "test_samples": NON_NEGATIVE,
+        "batch_size": AT_LEAST_ONE, "shard_size": AT_LEAST_ONE, "threads": AT_LEAST_ONE,
+    }
+
 
 @dataclass(frozen=True)
 class AdaptersConfig:
@@ -50,6 +62,14 @@ class AdaptersConfig:
     cos_weight: float = 0.5       # loss = MSE + cos_weight · (1 − cos)
     threads: int = 2
     sizes: dict = field(default_factory=dict)  # per adapter: {L1: {bottleneck: 16}, L4: {heads: 4}, ...}
+
+    LIMITS: ClassVar[dict] = {
+        "lr": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": AT_LEAST_ONE, "max_epochs": AT_LEAST_ONE,
+        "patience": AT_LEAST_ONE, "next_weight": FRACTION, "cos_weight": NON_NEGATIVE, "threads": AT_LEAST_ONE,
+    }
+
+    def problems(self) -> list[tuple[str, str]]:
+        return adapter_sizes_problems(self.sizes)
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,105 @@ def profile_path(name_or_path: str | Path) -> Path:
     return path
 
 
+# The models' sections (xsd.models.config) have no LIMITS of their own; their ranges are here.
+_STEPS = ("tower_steps", "tower_batch", "tune_steps", "tune_batch", "tune_turns", "position_bins", "threads",
+          "log_every", "checkpoint_every")
+MODELS_LIMITS = {
+    ModelsConfig: {"image_size": AT_LEAST_ONE, "video_frames": AT_LEAST_ONE, "event_frames": AT_LEAST_ONE,
+                   "vocab_size": NON_NEGATIVE},
+    TowerConfig: dict.fromkeys(("hidden_size", "num_layers", "num_heads", "intermediate_size", "patch_size"),
+                               AT_LEAST_ONE),
+    LLMConfig: dict.fromkeys(("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions"),
+                             AT_LEAST_ONE),
+    TrainConfig: {**dict.fromkeys(_STEPS, AT_LEAST_ONE), "tower_lr": POSITIVE, "tune_lr": POSITIVE,
+                  "pretrain_scenes": NON_NEGATIVE, "tune_scenes": NON_NEGATIVE},
+    RandomWeightsConfig: {"prompt_tokens": NON_NEGATIVE},
+}
+SIDES = ("draft", "target")
+
+
+def _models_problems(section) -> list[tuple[str, str]]:
+    problems = []
+    if isinstance(section, ModelsConfig) and section.event_frames not in (1, 5):
+        problems.append(("event_frames", f"must be 1 (slice 0) or 5 (every slice), found {section.event_frames}"))
+    if isinstance(section, (TowerConfig, LLMConfig)) and section.hidden_size % section.num_heads:
+        problems.append(("num_heads", f"must divide hidden_size {section.hidden_size}, found {section.num_heads}"))
+    if isinstance(section, TrainConfig):
+        for key in ("tower_steps", "pretrain_scenes", "tune_scenes"):
+            value = getattr(section, key)
+            if isinstance(value, dict) and sorted(value) != sorted(SIDES):
+                problems.append((key, f"per side needs exactly the keys {list(SIDES)}, found {sorted(value)}"))
+    if isinstance(section, RandomWeightsConfig) and set(section.prompt_tokens) - set(SIDES):
+        problems.append(("prompt_tokens", f"keys must be among {list(SIDES)}, found {sorted(section.prompt_tokens)}"))
+    return problems
+
+
+def adapter_sizes_problems(sizes: dict) -> list[tuple[str, str]]:
+    """(key, why) for `adapters.sizes` entries that name no adapter, or sizes its constructor does not take."""
+    if not sizes:
+        return []
+    from xsd.adapters import ADAPTERS
+
+    problems = []
+    for name, given in sizes.items():
+        if name not in ADAPTERS:
+            problems.append(("sizes", f"unknown adapter {name!r}; allowed: {list(ADAPTERS)}"))
+            continue
+        if not isinstance(given, dict):
+            problems.append((f"sizes: {name}", f"expected a mapping of sizes, found {given!r}"))
+            continue
+        accepted = adapter_size_parameters(name)
+        unknown = sorted(set(given) - set(accepted))
+        if unknown:
+            problems.append((f"sizes: {name}", f"unknown key(s) {unknown}; allowed: {sorted(accepted)}"))
+            continue
+        for key, value in given.items():
+            try:
+                value = _coerce(accepted[key], value, "")
+            except ProfileError as error:
+                problems.append((f"sizes: {name}: {key}", str(error).removeprefix(": ")))
+                continue
+            if isinstance(value, int) and not isinstance(value, bool) and not AT_LEAST_ONE.allows(value):
+                problems.append((f"sizes: {name}: {key}", f"must be {AT_LEAST_ONE}, found {value}"))
+    return problems
+
+
+def adapter_size_parameters(name: str) -> dict:
+    """The keyword arguments (name → type) adapter `name`'s constructor takes besides hidden_size,
+    following `**sizes` up to the base class that takes them."""
+    import xsd.adapters
+
+    accepted = {}
+    for klass in getattr(xsd.adapters, name).__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        hints = typing.get_type_hints(init)
+        forwards = False
+        for parameter in inspect.signature(init).parameters.values():
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                forwards = True
+            elif parameter.name not in ("self", "hidden_size") and parameter.kind in (
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+                accepted.setdefault(parameter.name, hints.get(parameter.name, typing.Any))
+        if not forwards:
+            break
+    return accepted
+
+
+def _profile_problems(profile: "Profile") -> list[tuple[str, str]]:
+    """Settings of different sections that do not fit together."""
+    problems = []
+    llm = profile.models.llm if profile.models is not None else None
+    if llm is not None:
+        for name, given in profile.adapters.sizes.items():
+            heads = given.get("heads") if isinstance(given, dict) else None
+            if isinstance(heads, int) and heads > 0 and llm.hidden_size % heads:
+                problems.append((f"adapters: sizes: {name}: heads",
+                                 f"must divide the LLM's hidden_size {llm.hidden_size}, found {heads}"))
+    return problems
+
+
 def load_profile(name_or_path: str | Path = "mini") -> Profile:
     path = profile_path(name_or_path)
     try:
@@ -93,7 +212,10 @@ def load_profile(name_or_path: str | Path = "mini") -> Profile:
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: expected a mapping of settings, found {type(data).__name__}")
     data = {**data, "source": str(path)}
-    return _build(Profile, data, where=str(path))
+    profile = _build(Profile, data, where=str(path))
+    for key, problem in _profile_problems(profile):
+        raise ProfileError(f"{path}: {key}: {problem}")
+    return profile
 
 
 def fingerprint(obj) -> str:
@@ -105,6 +227,13 @@ def fingerprint(obj) -> str:
 
 
 # -- strict construction of dataclasses from YAML -------------------------------------------------
+
+def _shape(kind) -> str:
+    origin = typing.get_origin(kind) or kind
+    if origin is dict or dataclasses.is_dataclass(kind):
+        return "mapping"
+    return "list" if origin in (list, tuple) else "scalar"
+
 
 def _build(cls, data, where: str):
     if not isinstance(data, dict):
@@ -120,7 +249,23 @@ def _build(cls, data, where: str):
             values[name] = _coerce(hints[name], data[name], f"{where}: {name}")
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
             raise ProfileError(f"{where}: missing key {name!r}")
-    return cls(**values)
+    built = cls(**values)
+    _check_ranges(built, where)
+    return built
+
+
+def _check_ranges(section, where: str) -> None:
+    """Each setting in its range (the class's LIMITS, or MODELS_LIMITS), then the class's problems()."""
+    limits = getattr(type(section), "LIMITS", None) or MODELS_LIMITS.get(type(section), {})
+    for name, limit in limits.items():
+        value = getattr(section, name)
+        for key, item in (value.items() if isinstance(value, dict) else [(None, value)]):
+            if item is not None and not limit.allows(item):
+                at = f"{name}: {key}" if key is not None else name
+                raise ProfileError(f"{where}: {at}: must be {limit}, found {item!r}")
+    problems = section.problems() if hasattr(section, "problems") else _models_problems(section)
+    for key, problem in problems:
+        raise ProfileError(f"{where}: {key}: {problem}")
 
 
 def _coerce(kind, value, where: str):
@@ -135,7 +280,10 @@ def _coerce(kind, value, where: str):
                 return _coerce(option, value, where)
             except ProfileError as error:
                 errors.append(str(error))
-        raise ProfileError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {options}")
+        # a mapping given where a number or a mapping fits: what is wrong inside the mapping
+        shaped = [e for option, e in zip(options, errors) if _shape(option) == _shape(type(value))]
+        raise ProfileError(errors[0] if len(errors) == 1 else shaped[0] if len(shaped) == 1 else
+                           f"{where}: {value!r} fits none of {options}")
     if origin is typing.Literal:
         if value not in args:
             raise ProfileError(f"{where}: {value!r} is not one of {list(args)}")
@@ -149,7 +297,9 @@ def _coerce(kind, value, where: str):
     if kind is dict or origin is dict:
         if not isinstance(value, dict):
             raise ProfileError(f"{where}: expected a mapping, found {value!r}")
-        return dict(value)
+        if not args:
+            return dict(value)
+        return {_coerce(args[0], k, f"{where}: {k}"): _coerce(args[1], v, f"{where}: {k}") for k, v in value.items()}
     if dataclasses.is_dataclass(kind):
         return _build(kind, value, where)
     if kind is typing.Any:
