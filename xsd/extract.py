@@ -9,6 +9,12 @@ most the chunk in progress and ends with the same store as an uninterrupted one.
 inputs cannot be read is recorded in `manifest.json` with the reason, never skipped silently.
 The target's LM head is saved beside the store for the offline token metrics.
 
+Failed samples are retried: a chunk with a sample in the manifest counts as done (the store is
+complete and readable without it), but every run redoes it whole, the same batches as a first
+run, so once its input is repaired the chunk's shard is the one an intact input gives and the
+rest of the store is untouched. The manifest then keeps only the samples that still fail. A run
+with failures says so (`failures` in the report; `xsd extract` prints their reasons and exits 1).
+
 Scaling out: `extract(..., shard=(i, n))` (`xsd extract --shard i/n`) extracts only the chunks c
 with c % n == i, so n processes (one per GPU, node or SLURM array task, each passing its own
 rank i and the same world size n) fill one store together, each resumable on its own. Each
@@ -151,6 +157,7 @@ def extract(profile: str | Profile, split: str, progress: bool = True, stop_afte
     atomic_save_file({"weight": pair.target.get_output_embeddings().weight.detach().cpu().contiguous()}, root / LM_HEAD)
     mine = range(index, len(chunks), count)
     todo = _chunks_to_do(writer, chunks, mine, root)
+    failed_before = _failures_in(root, chunks, todo)
     start, processed = time.perf_counter(), 0
     bar = tqdm(total=sum(len(chunks[c]) for c in mine), initial=sum(len(chunks[c]) for c in mine if c not in todo),
                desc=f"extract {split}" + (f" {index}/{count}" if count > 1 else ""), unit="sample",
@@ -160,20 +167,33 @@ def extract(profile: str | Profile, split: str, progress: bool = True, stop_afte
         records, failures = _extract_chunk(pair, dataset, chunks[c], settings, bar)
         _record_failures(root, failures)  # before the index lists the chunk as done
         writer.write_chunk(c, records)
+        _forget_failures(root, {r.id for r in records})  # retried samples now stored (after their shard)
         processed += len(chunks[c])
     bar.close()
     seconds = time.perf_counter() - start
-    return _finish(profile, split, root, (index, count), this_run, processed / seconds if processed else None)
+    report = _finish(profile, split, root, (index, count), this_run, processed / seconds if processed else None)
+    retried = {i for c in this_run for i in _failures_in(root, chunks, [c], failed_before)}
+    still = _failures_in(root, chunks, mine)
+    report.update(retried=len(retried), retried_still_failing=len(retried & set(still)), failures=still,
+                  manifest=str(root / MANIFEST))
+    return report
 
 
 def _chunks_to_do(writer: StoreWriter, chunks: list[list], mine: range, root: Path) -> list[int]:
-    """The chunks of `mine` not done yet, in order."""
+    """The chunks of `mine` not done yet, and those with failed samples to retry, in order."""
     # a chunk whose samples are all stored or failed is done even where the index does not list it
     # (a store begun before the index listed finished chunks)
-    finished = writer.stored_ids | set(_read_manifest(root))
+    failed = set(_read_manifest(root))
+    finished = writer.stored_ids | failed
     writer.mark_done({c for c, chunk in enumerate(chunks) if {s.id for s in chunk} <= finished})
     done = writer.chunks_done
-    return [c for c in mine if c not in done]
+    return [c for c in mine if c not in done or any(s.id in failed for s in chunks[c])]
+
+
+def _failures_in(root: Path, chunks: list[list], which, manifest: dict | None = None) -> dict:
+    """The manifest's failures (id → reason) among the samples of chunks `which`."""
+    manifest = _read_manifest(root) if manifest is None else manifest
+    return {s.id: manifest[s.id] for c in which for s in chunks[c] if s.id in manifest}
 
 
 def _extract_chunk(pair, dataset, chunk: list, settings, bar) -> tuple[list[Record], dict]:
@@ -191,6 +211,15 @@ def _record_failures(root: Path, failures: dict) -> None:
     with locked(root):
         manifest = {**_read_manifest(root), **failures}
         atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def _forget_failures(root: Path, stored: set[str]) -> None:
+    """Drop samples from the manifest that a retry has stored."""
+    with locked(root):
+        manifest = _read_manifest(root)
+        if stored & set(manifest):
+            manifest = {i: reason for i, reason in manifest.items() if i not in stored}
+            atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def _finish(profile: Profile, split: str, root: Path, shard: tuple[int, int], extracted: list[int],

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 ADAPTER_CHOICES = ("L1", "L2", "L3", "L4", "L5", "B1", "L5F", "all")
 
 EXTRACT_DESCRIPTION = """\
 Both VLMs answer every sample of the split greedily (up to the profile's max_new_tokens) and
 their last-layer states are stored in safetensors shards. Resumable: rerun the same command
-after an interruption. Prints samples/s and bytes/sample.
+after an interruption. Prints samples/s and bytes/sample. A sample whose input cannot be read
+is left out of the store and recorded, with the reason, in the store's manifest.json: the
+command prints the first few reasons and exits 1. The next run retries it (repair the file and
+rerun the same command) and says how many were retried and how many still fail.
 
 Scaling out: the samples are cut into chunks of the profile's shard_size (chunk c becomes
 shard c of the store). With --shard I/N a process extracts only the chunks c with c % N == I,
@@ -72,16 +76,39 @@ def _shard(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+SHOWN_FAILURES = 5  # failed samples whose reasons `xsd extract` prints; the manifest holds them all
+
+
 def _extract(args) -> int:
     from xsd.extract import extract
 
     splits = ("train", "test") if args.split == "both" else (args.split,)
+    code = 0
     for split in splits:
         report = extract(args.profile, split, shard=args.shard, device=args.device)
         print(json.dumps({k: report[k] for k in ("split", "shard", "chunks_this_run", "samples", "failed",
-                                                  "bytes_per_sample", "samples_per_s_this_run", "complete",
-                                                  "store")}, indent=1))
-    return 0
+                                                  "retried", "bytes_per_sample", "samples_per_s_this_run",
+                                                  "complete", "store")}, indent=1))
+        code = max(code, _report_failures(report))
+    return code
+
+
+def _report_failures(report: dict) -> int:
+    """Retried and failing samples of one split, on stderr; 1 when some could not be extracted."""
+    split, failures = report["split"], report["failures"]
+    if report["retried"]:
+        still = report["retried_still_failing"]
+        print(f"xsd extract: {split}: retried {report['retried']} sample(s) that failed before: "
+              f"{report['retried'] - still} extracted now, {still} still fail", file=sys.stderr)
+    if not failures:
+        return 0
+    print(f"xsd extract: {split}: {len(failures)} sample(s) could not be extracted and are not in the store "
+          f"(repair their files and rerun the same command to retry them):", file=sys.stderr)
+    for sample, reason in list(failures.items())[:SHOWN_FAILURES]:
+        print(f"  {sample}: {reason}", file=sys.stderr)
+    more = f"the other {len(failures) - SHOWN_FAILURES} and " if len(failures) > SHOWN_FAILURES else ""
+    print(f"  ({more}every failure with its reason: {report['manifest']})", file=sys.stderr)
+    return 1
 
 
 def _train(args) -> int:
