@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from xsd.arguments import fraction, positive_int
+
 
 def add_commands(subparsers) -> None:
     from xsd.cli import add_profile_argument
@@ -37,7 +39,7 @@ def add_commands(subparsers) -> None:
     dsec.add_argument("--dsec-root", type=Path, required=True, help="directory holding one folder per sequence")
     dsec.add_argument("--out", type=Path, required=True, help="dataset root to write")
     dsec.add_argument("--sequences", nargs="+", help="sequence names (default: every sequence found)")
-    dsec.add_argument("--test-fraction", type=float, default=0.2,
+    dsec.add_argument("--test-fraction", type=fraction, default=0.2,
                       help="share of sequences in the test split, chosen by a hash of the name (default 0.2)")
     dsec.add_argument("--quiet", action="store_true", help="no progress bar")
     dsec.set_defaults(handler=_import_dsec)
@@ -54,14 +56,17 @@ def add_commands(subparsers) -> None:
     rec.add_argument("--name", required=True, help="sequence name")
     rec.add_argument("--video-start-us", type=int, default=0,
                      help="time of the first video frame on the event clock, µs (default 0)")
-    rec.add_argument("--sensor-size", type=int, nargs=2, metavar=("W", "H"),
-                     help="event sensor size (default: from the largest x and y)")
+    rec.add_argument("--sensor-size", type=positive_int, nargs=2, metavar=("W", "H"),
+                     help="event sensor size (default: from the largest x and y, which must then lie inside "
+                          "the video's frame)")
     rec.add_argument("--split", choices=("train", "test"), default="train", help="split of this sequence")
     rec.set_defaults(handler=_import_recording)
 
     check = data_sub.add_parser("check", help="validate a dataset root",
-                                description="List every missing or corrupt file with the reason; "
-                                            "exit code 1 if there is any.")
+                                description="List every missing or corrupt file with the reason (index "
+                                            "entries lacking a field, sequences without their meta, video or "
+                                            "event files, unreadable files); exit code 1 if there is any. "
+                                            "Warnings (an event sensor larger than its video) do not fail.")
     check.add_argument("root", type=Path, nargs="?", help="dataset root (default: the profile's world)")
     add_profile_argument(check)
     check.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -121,6 +126,10 @@ def _import_recording(args) -> int:
         return 1
     last = manifest["last_import"]
     print(f"{args.out}: sequence {args.name}: {last['clips']} clips; skipped {len(last['skipped'])}")
+    (width, height), (video_width, video_height) = last["sensor_size"], last["video_size"]
+    if last["sensor_size_from"] != "--sensor-size":
+        print(f"sensor size {width}x{height}, inferred from the events' extent (the video is "
+              f"{video_width}x{video_height}); if the sensor is larger, rerun with --sensor-size W H")
     for entry in last["skipped"]:
         print(f"  skipped clip {entry['clip']}: {entry['reason']}")
     return 0
@@ -131,10 +140,14 @@ def _check(args) -> int:
     from xsd.world.check import check_root
 
     root = args.root or paths.world_dir(args.profile)
-    problems = check_root(root, progress=not args.quiet)
+    warnings = []
+    problems = check_root(root, progress=not args.quiet, warnings=warnings)
     for line in problems:
         print(line)
-    print(f"{root}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+    for line in warnings:
+        print(f"warning: {line}")
+    summary = "OK" if not problems else f"{len(problems)} problem(s)"
+    print(f"{root}: {summary}" + (f", {len(warnings)} warning(s)" if warnings else ""))
     return 1 if problems else 0
 
 

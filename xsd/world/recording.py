@@ -5,6 +5,11 @@ of arrays x, y, p, t. It is untrusted input, read without pickle: a pickled file
 dict saved with np.save) is refused with a DataError, because loading it could run code.
 VIDEO is RGB or grey, its first frame at --video-start-us on the event clock. The overlap
 is cut into 1 s clips with 50% overlap, written in the study's layout.
+
+The sensor size is --sensor-size when given. Without it, it is inferred from the events' extent
+(largest x and y, plus one), and the import is refused when that extent reaches beyond the
+video's frame: one stray event far outside the image would otherwise make every event frame of
+the sequence that large. The manifest's `last_import` records the size and where it came from.
 """
 from __future__ import annotations
 
@@ -28,7 +33,8 @@ def import_recording(events_path, video_path, out, name: str, video_start_us: in
     frames, times_s = read_mp4(video_path)
     frame_times_us = video_start_us + np.round(times_s * 1e6).astype(np.int64)
     fps = 1.0 / float(np.median(np.diff(times_s))) if len(times_s) > 1 else 1.0
-    size = tuple(sensor_size) if sensor_size else (int(events["x"].max()) + 1, int(events["y"].max()) + 1)
+    video_size = (int(frames.shape[2]), int(frames.shape[1]))
+    size, size_from = infer_sensor_size(events, events_path, video_size, video_path, sensor_size)
     span = (max(int(events["t"][0]), int(frame_times_us[0])),
             min(int(events["t"][-1]) + 1, int(frame_times_us[-1] + 1e6 / fps)))   # the last frame lasts 1/fps
     where = f"{events_path} with {video_path}"
@@ -36,4 +42,21 @@ def import_recording(events_path, video_path, out, name: str, video_start_us: in
                         frame_times_us, size, fps, where, lambda: write_mp4(layout.mp4(name), frames, fps))
     return assemble(out, {"source": "import", "sequences": {}, "last_import": {
         "kind": "recording", "seq": name, "events": str(events_path), "video": str(video_path),
-        "clips": len(meta["clips"]), "skipped": meta["skipped"]}})
+        "clips": len(meta["clips"]), "skipped": meta["skipped"], "sensor_size": list(size),
+        "sensor_size_from": size_from, "video_size": list(video_size)}})
+
+
+def infer_sensor_size(events: np.ndarray, events_path, video_size: tuple[int, int], video_path,
+                      sensor_size=None) -> tuple[tuple[int, int], str]:
+    """(width, height) of the event sensor and where it came from: `sensor_size` when given, else
+    the events' extent, refused (DataError) when that reaches beyond the video's frame."""
+    if sensor_size:
+        return (int(sensor_size[0]), int(sensor_size[1])), "--sensor-size"
+    extent = (int(events["x"].max()) + 1, int(events["y"].max()) + 1)
+    if extent[0] > video_size[0] or extent[1] > video_size[1]:
+        raise DataError(
+            f"{events_path}: the events reach x = {extent[0] - 1}, y = {extent[1] - 1}, beyond the "
+            f"{video_size[0]}x{video_size[1]} frame of {video_path}, so a sensor size inferred from them "
+            f"({extent[0]}x{extent[1]}) disagrees with the video; give the sensor's size with --sensor-size W H "
+            f"(events outside it are refused: remove stray ones first)")
+    return extent, "the events' extent"
