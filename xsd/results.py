@@ -90,7 +90,9 @@ def decode_benchmark(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), poli
 
     profile = _profile(profile)
     ensure_adapters(profile, progress=progress)
-    key = {"models": _models_key(profile), "adapters": [str(adapter_dir(profile, n_)) for n_ in ("B1", "L5F")],
+    # the adapters by their place under the models folder, not an absolute path: a moved cache is reused
+    adapters = [adapter_dir(profile, n_).relative_to(paths.models_dir()).as_posix() for n_ in ("B1", "L5F")]
+    key = {"models": _models_key(profile), "adapters": adapters,
            "n": n, "gammas": list(gammas), "policies": list(policies), "qtypes": list(qtypes),
            "extract": profile.extract,
            # bump when the benchmark's output or the decoder's speed changes (2: in-loop per-call

@@ -261,12 +261,17 @@ __all__ = ["train_adapter", "load_adapter", "adapter_loss", "predict", "masked_l
 # -- adapters of a profile ------------------------------------------------------------------------
 
 def adapter_dir(profile, name: str) -> Path:
-    """Where adapter `name` trained on a profile's store lives (keyed by store and settings)."""
+    """Where adapter `name` trained on a profile's store lives (keyed by store and settings).
+
+    The store enters the key by its place inside the cache (hidden_states/<profile>/<its own
+    content key>/train), never by an absolute path, so a cache moved elsewhere (XSD_CACHE) keeps
+    its adapters."""
     from xsd import paths
     from xsd.config import fingerprint
     from xsd.extract import store_dir
 
-    key = fingerprint({"store": str(store_dir(profile, "train")), "adapters": profile.adapters, "name": name})
+    store = store_dir(profile, "train").relative_to(paths.cache_dir()).as_posix()
+    key = fingerprint({"store": store, "adapters": profile.adapters, "name": name})
     return paths.models_dir() / profile.name / "adapters" / key / name
 
 
