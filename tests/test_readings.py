@@ -45,7 +45,7 @@ def test_agrees_at_precision_with_explicit_decimals():
     (0.19, 0.0158, "12 times as high, an order of magnitude higher"),
     (2.0, 0.01, "200 times as high, two orders of magnitude higher"),
     (0.001, 0.0158, "0.063 times as high, an order of magnitude lower"),
-    (0.0, 0.0158, "zero"),
+    (0.0, 0.0158, "zero times as high"),
 ])
 def test_ratio_phrase(value, reference, phrase):
     assert readings.ratio_phrase(value, reference) == phrase

@@ -82,15 +82,15 @@ def ratio_phrase(value: float, reference: float, *, tolerance: float = SAME_WITH
     """How `value` compares with a positive `reference`, in words.
 
     "about as high" when |value / reference − 1| ≤ tolerance; otherwise "N times as high", and
-    from a factor of 10 on "N times as high, an order of magnitude higher" (or lower); "zero" for a
-    value of 0. Every phrase but "zero" ends in "as high", ready for " as <the reference>".
+    from a factor of 10 on "N times as high, an order of magnitude higher" (or lower); "zero times
+    as high" for a value of 0. Every phrase ends in "as high", ready for " as <the reference>".
     `size`, `more` and `less` change the adjective ("long", "longer", "shorter")."""
     if reference <= 0:
         raise ValueError(f"the reference must be positive, not {reference}")
     if value < 0:
         raise ValueError(f"the value must not be negative, not {value}")
     if value == 0:
-        return "zero"
+        return f"zero times as {size}"
     ratio = value / reference
     if abs(ratio - 1) <= tolerance:
         return f"about as {size}"
