@@ -455,3 +455,24 @@ def test_the_decode_benchmark_key_survives_a_moved_cache(tmp_path, monkeypatch):
         monkeypatch.setenv("XSD_MODELS", str(tmp_path / where / "models"))
         results.decode_benchmark("smoke")
     assert keys[0] == keys[1] and str(tmp_path) not in json.dumps(keys[0], default=str)
+
+
+def test_a_questions_entry_without_a_field_is_a_data_error_naming_the_file_and_entry(tmp_path, monkeypatch):
+    from xsd.pipeline import ensure_world
+    from xsd.world.dataset import WorldDataset
+
+    monkeypatch.setenv("XSD_DATA_ROOT", str(tmp_path / "data"))
+    root = tmp_path / "world"
+    shutil.copytree(ensure_world(load_profile("smoke"), progress=False), root)
+    questions = Layout(root).questions
+    entries = json.loads(questions.read_text())
+    broken = [dict(e) for e in entries]
+    del broken[3]["qtype"]
+    questions.write_text(json.dumps(broken))
+    with pytest.raises(DataError, match=r"questions.json: entry 3 has no 'qtype'"):
+        WorldDataset(root, "all")
+    broken = [dict(e) for e in entries]
+    del broken[5]["seq"]
+    questions.write_text(json.dumps(broken))
+    with pytest.raises(DataError, match=r"questions.json: entry 5 has no seq/clip"):
+        WorldDataset(root, "all")

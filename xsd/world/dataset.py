@@ -46,13 +46,24 @@ class WorldDataset:
             raise ValueError(f"slicing must be one of {SLICINGS}, not {slicing!r}")
         self.layout = Layout(root)
         self.n_event_frames, self.slicing = event_frames, slicing
-        self.clips = {(c["seq"], c["clip"]): c for c in read_json(self.layout.clips)}
+        self.clips = {_key(c, self.layout.clips, i): c for i, c in enumerate(read_json(self.layout.clips))}
         splits = read_json(self.layout.splits)
         keep = set(self.clips_seqs()) if split == "all" else set(splits.get(split, []))
-        self.samples = [_sample(q, self.clips[(q["seq"], q["clip"])])
-                        for q in read_json(self.layout.questions) if q["seq"] in keep]
+        self.samples = [self._sample(q, i) for i, q in enumerate(read_json(self.layout.questions))
+                        if _key(q, self.layout.questions, i)[0] in keep]
         self._videos: OrderedDict = OrderedDict()
         self._cache_videos = cache_videos
+
+    def _sample(self, q: dict, index: int) -> Sample:
+        clip = self.clips.get(_key(q, self.layout.questions, index))
+        if clip is None:
+            raise DataError(f"{self.layout.questions}: entry {index} names clip {q['seq']}/{q['clip']}, "
+                            f"which {self.layout.clips} does not list")
+        try:
+            return _sample(q, clip)
+        except KeyError as error:
+            raise DataError(f"{self.layout.questions}: entry {index} has no {error.args[0]!r}; "
+                            f"`xsd data check {self.layout.root}` lists every problem") from None
 
     def clips_seqs(self) -> list[str]:
         return sorted({seq for seq, _ in self.clips})
@@ -89,6 +100,14 @@ class WorldDataset:
                 self._videos.popitem(last=False)
         self._videos.move_to_end(seq)
         return self._videos[seq]
+
+
+def _key(entry: dict, path, index: int) -> tuple[str, str]:
+    """(seq, clip) of a questions or clips entry; a DataError naming the file and entry if absent."""
+    try:
+        return entry["seq"], entry["clip"]
+    except (KeyError, TypeError):
+        raise DataError(f"{path}: entry {index} has no seq/clip") from None
 
 
 def _sample(q: dict, clip: dict) -> Sample:
