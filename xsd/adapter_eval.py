@@ -1,4 +1,4 @@
-"""The adapters on the test store: the hidden-state and token-level tables (DESIGN.md §3.3).
+"""The adapters on the test store: the hidden-state and token-level tables (methods §3).
 
 For each trained adapter, streaming the test store batch by batch:
 

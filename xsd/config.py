@@ -36,7 +36,7 @@ class ProfileError(ValueError):
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    """Hidden-state extraction (DESIGN.md §3.1)."""
+    """Hidden-state extraction (methods §1)."""
     max_new_tokens: int = 50      # N; the study used 50
     train_samples: int = 0        # a seeded subset of the train split (0: all of it)
     test_samples: int = 0
@@ -52,7 +52,7 @@ class ExtractConfig:
 
 @dataclass(frozen=True)
 class AdaptersConfig:
-    """Adapter training (DESIGN.md §3.2) and the sizes each adapter is built with."""
+    """Adapter training (methods §2) and the sizes each adapter is built with."""
     lr: float = 1e-3
     weight_decay: float = 0.01
     batch_size: int = 64

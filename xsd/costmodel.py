@@ -1,6 +1,6 @@
 """Speculative-decoding theory and the seeds' offline two-phase proxy.
 
-Notation (DESIGN.md §3.4): α is the probability that a drafted token is accepted given that
+Notation (methods §4): α is the probability that a drafted token is accepted given that
 the ones before it were, γ the number of tokens drafted per round, and c = T_draft / T_target
 the cost of one draft step relative to one target decode step.
 """
@@ -140,7 +140,7 @@ def honest_two_phase(
     t_overhead_per_round: float = 0.0,
     concurrent: bool = True,
 ) -> dict:
-    """The two-phase decoder's time with every cost the live decoder pays (DESIGN.md §3.4).
+    """The two-phase decoder's time with every cost the live decoder pays (methods §4).
 
     Autoregressive baseline: the prefill yields token 0, then N − 1 decode steps.
     Two-phase: the target prefills while the draft prefills and decodes; one verify forward over

@@ -1,4 +1,4 @@
-"""Hidden-state extraction (DESIGN.md §3.1): both models answer every sample greedily, with states.
+"""Hidden-state extraction (methods §1): both models answer every sample greedily, with states.
 
 For each (clip, question) sample the draft reads its event frame(s) and the target its 8 video
 frames; each generates up to N new tokens. The store keeps both token sequences and the last

@@ -1,4 +1,4 @@
-"""Metrics shared by every study (DESIGN.md §3.3). Notebooks call these; they never re-derive them.
+"""Metrics shared by every study (methods §3). Notebooks call these; they never re-derive them.
 
 Shapes: hidden states are [B, T, H], tokens and masks [B, T]; `mask` is True where a position
 holds a real generated token. Everything is vectorised over batch and positions.

@@ -1,4 +1,4 @@
-"""The hidden-state store: safetensors shards plus a JSON index (DESIGN.md §3.1).
+"""The hidden-state store: safetensors shards plus a JSON index (methods §1).
 
 One record per (clip, question) sample holds both models' generations:
 

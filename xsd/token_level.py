@@ -1,4 +1,4 @@
-"""The token-level study (DESIGN.md §4, "token-level failure").
+"""The token-level study ("token-level failure"; the book's methods page, §3, defines its metrics).
 
 Three measurements on the hidden-state stores, whose records hold both models' greedy answers:
 

@@ -1,4 +1,4 @@
-"""Training the hidden-state adapters on the extraction store (DESIGN.md §3.2).
+"""Training the hidden-state adapters on the extraction store (methods §2).
 
 AdamW with a cosine schedule; loss MSE + 0.5·(1 − cos) over valid positions (per-position
 adapters: where both answers have a token; next-state heads: every position of the target's answer,

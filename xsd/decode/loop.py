@@ -1,4 +1,4 @@
-"""One verification loop for every drafting strategy (DESIGN.md §3.5).
+"""One verification loop for every drafting strategy (methods §5).
 
     prefill the target ─► token 0 (verifying a phase-1 candidate for it, if any)
     repeat: drafter proposes k tokens ─► one target forward over [last, d1..dk]
