@@ -83,7 +83,7 @@ print(f"E(α, γ) needed: {1 + c0 * gamma0:.2f} tokens per round")
 print(f"smallest α reaching it: {required:.4f}  (seeds: α > 0.95)")
 print(f"at α = 0.95 the speedup is {at_95:.3f}× — {'still below' if at_95 < 1 else 'at least'} 1")
 
-# %% tags=["nbval-ignore-output"]
+# %%
 # reading: which of the seeds' figures their own formula gives, at the precision they printed
 derived = {"expected tokens per round": "expected tokens per round E(α, γ)",
            "break-even count 1 + c·γ": "tokens needed to break even, 1 + c·γ", "speedup": "speedup S(α, γ, c)"}
@@ -156,7 +156,7 @@ for c in c_values:
 required_table = pd.DataFrame(rows).pivot(index="c", columns="γ", values="required α")
 required_table
 
-# %% tags=["nbval-ignore-output"]
+# %%
 # reading: the rise with c, column by column, and each row's range
 rises = all(column.dropna().is_monotonic_increasing for _, column in required_table.items())
 lines = []
@@ -199,7 +199,7 @@ for c in c_values:
     g = costmodel.optimal_gamma(alpha0, c, max_gamma)
     print(f"α = {alpha0}, c = {c}: optimal γ = {g}, speedup {costmodel.sd_speedup(alpha0, g, c):.3f}×")
 
-# %% tags=["nbval-ignore-output"]
+# %%
 # reading: shares of the α grid, per c
 lines = []
 for c in c_values:
@@ -251,7 +251,7 @@ print(f"AR, {n} tokens: {t_ar:.0f} ms (seeds: {window['t_ar_total']:.0f} ms)")
 print(f"parallel prefill + AR, seeds' count: {t_seeds:.0f} ms -> {t_ar / t_seeds:.3f}× (seeds: {window['t_parallel_ar_total']:.0f} ms, 1.08×)")
 print(f"parallel prefill + AR, accepted prefix: {t_prefix:.0f} ms -> {t_ar / t_prefix:.3f}×")
 
-# %% tags=["nbval-ignore-output"]
+# %%
 # reading: the window, the accepted prefix against the seeds' n·α, and their own arithmetic
 saving_seeds, saving_prefix = 1 - t_seeds / t_ar, 1 - t_prefix / t_ar
 stated_speedup = window["speedup_stated"]
@@ -325,7 +325,7 @@ for config in seeds.TWO_PHASE_CONFIGS:
 proxy = pd.DataFrame(rows)
 proxy
 
-# %% tags=["nbval-ignore-output"]
+# %%
 # reading: agreement at the seeds' printed precision (one decimal for iterations, two for speedups)
 def disagreements(stated_column, precise):
     return [(r["config"], r[stated_column], precise(r)) for _, r in proxy.iterrows()
@@ -394,7 +394,7 @@ print(f"c = {measured_c:.3f} ({measured_c_source})")
 print(verdict)
 print(f"at the TokenAdapter's α = {alpha0}: best γ = {best}, speedup {costmodel.sd_speedup(alpha0, best, measured_c):.3f}×")
 
-# %% tags=["nbval-ignore-output"]
+# %%
 # reading: the c used here against the TokenAdapter's rates in the seeds (top-1 0.279, top-5 0.516)
 top1, top5 = seeds.TOKEN_LEVEL["token_adapter_top1_test"], seeds.TOKEN_LEVEL["token_adapter_top5_test"]
 at_alpha0 = costmodel.sd_speedup(alpha0, best, measured_c)
