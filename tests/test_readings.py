@@ -36,6 +36,12 @@ def test_agrees_at_precision_with_explicit_decimals():
     assert not readings.agrees_at_precision(0.2454, 0.24, decimals=3)
 
 
+def test_off_at_precision_lists_the_figures_that_print_differently():
+    pairs = {"L1+L5F": (1.54, 1.5331), "L3+L5F": (1.56, 1.5578), "L2+L5F": (1.56, 1.5543), "L5F-only": (1.45, 1.4500)}
+    assert readings.off_at_precision(pairs) == [("L1+L5F", 1.54, 1.5331), ("L2+L5F", 1.56, 1.5543)]
+    assert readings.off_at_precision({}) == []
+
+
 @pytest.mark.parametrize("value, reference, phrase", [
     (1.0, 1.0, "about as high"),
     (1.09, 1.0, "about as high"),

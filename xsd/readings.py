@@ -8,7 +8,7 @@ what a run was expected to give.
 - `agree(a, b, tolerance)`: |a − b| ≤ tolerance.
 - `agrees_at_precision(value, stated)`: the value, printed with as many decimals as `stated` was,
   reads as `stated` ("agrees to the printed precision"); 26.17 does not agree with 26.1, 1.386
-  agrees with 1.39.
+  agrees with 1.39. `off_at_precision({name: (stated, value)})` lists the ones that do not.
 - `ratio_phrase(value, reference)`: "about as high" within ±10 %, else "N times as high", with
   "an order of magnitude higher / lower" from a factor of 10 on.
 - `c_phrase(c)`: "close to 1" only when |c − 1| < 0.15, otherwise which model is faster per token.
@@ -57,6 +57,13 @@ def agrees_at_precision(value: float, stated, decimals: int | None = None) -> bo
     """Whether `value`, printed with the decimals `stated` was printed with, reads as `stated`."""
     decimals = decimals_of(stated) if decimals is None else decimals
     return at_precision(value, decimals) == at_precision(float(stated), decimals)
+
+
+def off_at_precision(pairs: dict) -> list[tuple]:
+    """The entries of {name: (stated, value)} whose value does not print as the stated figure, as
+    (name, stated, value) in the dict's order; the rest agree to the printed precision."""
+    return [(name, stated, value) for name, (stated, value) in pairs.items()
+            if not agrees_at_precision(value, stated)]
 
 
 def _times(ratio: float) -> str:
@@ -165,4 +172,5 @@ def show(*paragraphs: str) -> None:
 
 
 __all__ = ["SAME_WITHIN", "C_NEAR_ONE", "number_word", "agree", "decimals_of", "at_precision",
-           "agrees_at_precision", "ratio_phrase", "c_phrase", "speedup_phrase", "count_phrase", "join", "show"]
+           "agrees_at_precision", "off_at_precision", "ratio_phrase", "c_phrase", "speedup_phrase",
+           "count_phrase", "join", "show"]
