@@ -328,8 +328,7 @@ proxy
 # %%
 # reading: agreement at the seeds' printed precision (one decimal for iterations, two for speedups)
 def disagreements(stated_column, precise):
-    return [(r["config"], r[stated_column], precise(r)) for _, r in proxy.iterrows()
-            if not readings.agrees_at_precision(precise(r), r[stated_column])]
+    return readings.off_at_precision({r["config"]: (r[stated_column], precise(r)) for _, r in proxy.iterrows()})
 
 
 def exact_iterations(r):
