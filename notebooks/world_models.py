@@ -52,8 +52,9 @@ print(f"profile {settings.name}: {len(train.clips_seqs())} sequences, "
 #
 # The target sees eight RGB frames sampled over the second; the draft sees the event stream cut
 # into five slices, drawn on white (positive polarity red, negative blue), and by default reads
-# only the first slice. By day the camera shows colour; at night it sees little, while events
-# still fire wherever something moves against its background.
+# only the first slice. The world renders night scenes with little light, so the camera sees
+# little at night; the simulated events respond to relative changes of brightness, so they still
+# fire wherever something moves against its background.
 
 # %%
 def show_clip(seq, clip, title):
@@ -301,7 +302,7 @@ print("figure:", plotting.save(fig, "world_stage_timing"))
 
 # %% [markdown]
 # **Reading.** The thresholds: c is "close to 1" when |c − 1| < 0.15; a ratio within ±10 % of
-# another is "about the same". The prefill ratio printed above is what the phase-1 window of the
+# another reads "about as long". The prefill ratio printed above is what the phase-1 window of the
 # later studies works with, and every speedup in this book depends on it; where a model falls
 # short of its accuracy goal, the later acceptance rates describe that model, not the 7B ones.
 
