@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Token-level failure
+# # Token-level drafting
 #
 # The first idea the study tried was the plainest form of cross-modal speculative decoding: let
 # EventGPT write its answer and offer those tokens to Video-LLaVA as drafts. This notebook
