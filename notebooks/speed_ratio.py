@@ -220,8 +220,9 @@ readings.show("\n".join(lines))
 # The draft's other advantage, in the seeds' timings, is its prefill: EventGPT reads one event
 # frame, Video-LLaVA eight video frames, so the draft finishes its prefill first (97 ms against
 # 470 ms) and can decode while the target is still prefilling. The seeds counted the tokens that
-# fit in that window and multiplied by α to get "accepted" tokens. Under SD only an unbroken prefix of drafts is accepted: with per-token
-# acceptance α the expected accepted prefix of n drafts is α + α² + … + αⁿ = E(α, n) − 1.
+# fit in that window and multiplied by α to get "accepted" tokens. Under SD only an unbroken
+# prefix of drafts is accepted: with per-token acceptance α the expected accepted prefix of n
+# drafts is α + α² + … + αⁿ = E(α, n) − 1.
 
 # %%
 window = seeds.PREFILL_WINDOW_SD_PIPELINE
