@@ -3,7 +3,7 @@
 mini and smoke describe tiny models this artifact builds and trains (`tower`, `llm`, `train`);
 full describes the real 7B checkpoints on local disk (`pretrained`); shapes builds the full
 architectures from `tower` and `llm` with random weights (`random_weights`). Both LLM backbones share one
-`llm` section, so they have equal size by construction (c ≈ 1, as in the study).
+`llm` section, so they have equal size by construction, as the study's two Vicuna-7B backbones do.
 """
 from __future__ import annotations
 
