@@ -333,9 +333,9 @@ def test_share_of_ceiling_is_measured_against_the_loop_without_drafts():
                 "proposed_per_round": proposed, "target_forwards": len(rounds), "free_tokens": 0}
 
     runs = []
-    for sample in ("a", "b"):
+    for sample in ("a", "b"):  # ar: 50 ms of inputs, 60 ms to generate's first logits, 100 ms of decode phase
         runs += [{"label": "ar", "sample": sample, "wall_s": 0.2, "tokens": [1] * 9, "gamma": None, "policy": None,
-                  "method": "ar", "stats": {}},
+                  "method": "ar", "stats": {"inputs_s": 0.05, "prefill_s": 0.06, "total_s": 0.16}},
                  {"label": "ar-loop", "sample": sample, "wall_s": 0.15, "tokens": [1] * 9, "gamma": None,
                   "policy": None, "method": "ar-loop", "stats": stats(0.13, [1] * 8, [0] * 8)},
                  {"label": "b1@2", "sample": sample, "wall_s": 0.1, "tokens": [1] * 9, "gamma": 2, "policy": None,
@@ -349,7 +349,40 @@ def test_share_of_ceiling_is_measured_against_the_loop_without_drafts():
     b1 = summarise(runs, costs)["b1@2"]
     assert b1["ceiling_loop_head"] == pytest.approx((8 / 3) * 0.01 / (0.015 + 2 * 0.002))
     assert b1["fraction_of_ceiling_loop_head"] == pytest.approx(2.0 / b1["ceiling_loop_head"])
-    assert b1["decode_speedup"] == pytest.approx((0.4 - 2 * 0.05) / 0.08)   # over ar, generate's overhead and all
+    # over ar: its decode phase over the same span, from the prefill's logits (generate's overhead in it)
+    assert b1["decode_speedup_vs_ar"] == pytest.approx(0.2 / 0.08)
+    assert b1["speedup_vs_ar"] == pytest.approx(0.4 / 0.2) and b1["speedup_vs_ar_loop"] == pytest.approx(0.3 / 0.2)
+    ar = summarise(runs, costs)["ar"]
+    assert ar["decode_speedup_vs_ar"] == pytest.approx(1.0) and ar["decode_speedup_vs_ar_loop"] == pytest.approx(0.8)
+    assert "phases_s" not in ar  # ar is no loop: no phases of drafting
+
+
+def test_every_decode_phase_speedup_compares_the_same_span():
+    """ar and b1 take the same time from the prefill's logits to the last token, so every
+    decode-phase speedup is 1, however differently their input building and prefill went."""
+    from xsd.decode.bench import summarise
+
+    costs = {"prefill_s": 0.05, "decode_s": 0.01, "verify_s": {"1": 0.01, "2": 0.012, "3": 0.015},
+             "head_step_s": {"B1": 0.001}}
+
+    def loop_stats(prefill_s, total_s, inputs_s):
+        return {"inputs_s": inputs_s, "prefill_s": prefill_s, "draft_s": 0.0, "verify_s": total_s - prefill_s,
+                "other_s": 0.0, "total_s": total_s, "emitted_per_round": [3, 3], "accepted_per_round": [2, 2],
+                "proposed_per_round": [2, 2], "target_forwards": 2, "free_tokens": 0}
+
+    runs = [{"label": "ar", "sample": "a", "wall_s": 0.6, "tokens": [1] * 7, "gamma": None, "policy": None,
+             "method": "ar", "stats": {"inputs_s": 0.3, "prefill_s": 0.2, "total_s": 0.3}},
+            {"label": "ar-loop", "sample": "a", "wall_s": 0.2, "tokens": [1] * 7, "gamma": None, "policy": None,
+             "method": "ar-loop", "stats": loop_stats(0.05, 0.15, 0.01)},
+            {"label": "b1@2", "sample": "a", "wall_s": 0.16, "tokens": [1] * 7, "gamma": 2, "policy": None,
+             "method": "b1", "stats": loop_stats(0.05, 0.15, 0.01)}]
+    summary = summarise(runs, costs)
+    for name in ("ar", "ar-loop", "b1@2"):
+        assert summary[name]["decode_speedup_vs_ar"] == pytest.approx(1.0), name
+        assert summary[name]["decode_speedup_vs_ar_loop"] == pytest.approx(1.0), name
+        assert summary[name]["decode_phase_s"] == pytest.approx(0.1), name
+    assert summary["b1@2"]["speedup_vs_ar"] == pytest.approx(0.6 / 0.16)  # end to end, inputs and all
+    assert summary["ar"]["inputs_s"] == pytest.approx(0.3)
 
 
 def test_in_loop_costs_come_from_the_rounds_of_methods_without_a_draft_process():

@@ -178,3 +178,35 @@ def test_pause_verify_holds_the_draft_through_every_verify_forward(random_pair):
     assert result.tokens == reference
     assert len(during_verify) == result.stats.target_forwards > 0 and all(during_verify)
     assert not state["paused"]  # resumed after the last round
+
+
+def test_ar_and_the_loop_are_timed_over_the_same_spans(random_pair, monkeypatch):
+    """Input building and the prefill are made slow (0.3 s each): every method, `ar` (generate)
+    included, must put them in inputs_s and prefill_s, and neither in its decode phase."""
+    import time
+
+    from xsd.decode.bench import decode_phase_s
+    from xsd.decode.methods import Decoder
+
+    slow = 0.3
+    tower = random_pair.target.model.video_tower  # generate encodes the video before its prefill forward
+    build, encode = random_pair.inputs, tower.forward
+
+    def slow_inputs(*args, **kwargs):
+        time.sleep(slow)
+        return build(*args, **kwargs)
+
+    def slow_prefill(*args, **kwargs):  # the video's encoding, part of every method's prefill
+        time.sleep(slow)
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(random_pair, "inputs", slow_inputs)
+    monkeypatch.setattr(tower, "forward", slow_prefill)
+    decoder = Decoder(profile=None, pair=random_pair, target=Target(random_pair.target), heads={})
+    runs = {m: decoder.run(m, None, _video(9), QUESTIONS[0], 6) for m in ("ar", "ar-loop")}
+    assert runs["ar"]["tokens"] == runs["ar-loop"]["tokens"]
+    for method, run in runs.items():
+        stats = run["stats"]
+        assert stats["inputs_s"] >= slow and stats["prefill_s"] >= slow, method
+        assert decode_phase_s(stats) < slow, method
+        assert stats["inputs_s"] + stats["total_s"] <= run["wall_s"], method

@@ -97,8 +97,9 @@ def decode_benchmark(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), poli
            "extract": profile.extract,
            # bump when the benchmark's output or the decoder's speed changes (2: in-loop per-call
            # costs; 3: heads skip their alignment output and rebuilt rotary tables when drafting;
-           # 4: head steps timed in the loop)
-           "format": 4}
+           # 4: head steps timed in the loop; 5: every method's inputs, prefill and decode phase timed
+           # over the same spans, ar's by generate's first step; decode speedups over ar and ar-loop)
+           "format": 5}
     return cached_json(profile, "decode_benchmark", key,
                        lambda: bench_decode(profile, n=n, gammas=tuple(gammas), policies=tuple(policies),
                                             qtypes=tuple(qtypes), progress=progress),

@@ -14,8 +14,23 @@ the same calls timed alone, repeated back to back (`costs`, also kept), run fast
 other work. t_head is the head step timed alone; `ceiling_loop_head` uses the head step as the
 loop paid it instead, which costs more there: between rounds the target's forward pushes the small
 head out of the CPU's caches. A method's share of its ceiling is its decode-phase speedup over `ar-loop` (the same
-loop with no drafts: one decode step per token); its `decode_speedup` is over `ar`, whose
+loop with no drafts: one decode step per token); its `decode_speedup_vs_ar` is over `ar`, whose
 `generate` adds per-step overhead that no ceiling counts.
+
+Spans. Every method's run (`Decoder.run`, `ar` included) records the same three spans, on the
+clock the loop reads (after the device's queued work): `inputs_s`, building the target's inputs
+from the raw frames and question; `prefill_s`, from the start of decoding to the prefill's logits
+(vision encoding included); and the decode phase, `total_s − prefill_s`, from the prefill's logits
+to the last token. The loop methods read these clocks in the loop. `ar` is one `generate` call,
+timed from call to return; a logits processor that only reads the clock marks its first step,
+where the prefill's logits arrive, so its decode phase starts where the loop's does (generate's
+own setup before the prefill falls in its prefill span, as the loop's cache set-up does in
+theirs). Timing `generate` whole and subtracting a prefill timed elsewhere would leave input
+building and generate's setup inside `ar`'s decode phase and inflate every decode-phase speedup.
+The decode-phase speedups `decode_speedup_vs_ar` and `decode_speedup_vs_ar_loop` are ratios of
+these decode phases summed over the same samples; the end-to-end `speedup_vs_ar` and
+`speedup_vs_ar_loop` are ratios of `Decoder.run`'s whole wall time (inputs included, for every
+method alike).
 """
 from __future__ import annotations
 
@@ -308,6 +323,8 @@ def in_loop_costs(runs: list[dict]) -> dict:
 def summarise(runs: list[dict], costs: dict) -> dict:
     reference = {r["sample"]: r for r in runs if r["label"] == "ar"}
     ar_wall = sum(r["wall_s"] for r in reference.values())
+    loop_wall = {r["sample"]: r["wall_s"] for r in runs if r["label"] == "ar-loop"}
+    ar_decode = {r["sample"]: decode_phase_s(r["stats"]) for r in reference.values() if has_spans(r["stats"])}
     loop_decode = {r["sample"]: decode_phase_s(r["stats"]) for r in runs if r["label"] == "ar-loop"}
     summary = {}
     for name in dict.fromkeys(r["label"] for r in runs):
@@ -316,17 +333,41 @@ def summarise(runs: list[dict], costs: dict) -> dict:
         per_sample = [reference[r["sample"]]["wall_s"] / r["wall_s"] for r in own]
         entry = {
             "wall_s": wall, "tokens": sum(len(r["tokens"]) for r in own), "n_samples": len(own),
-            "speedup_vs_ar": ar_wall / wall,
+            "speedup_vs_ar": ar_wall / wall, "speedup_vs_ar_loop": ratio_over(loop_wall, own, lambda r: r["wall_s"]),
+            "inputs_s": sum(r["stats"].get("inputs_s", 0.0) for r in own),
+            "decode_phase_s": sum(decode_phase_s(r["stats"]) for r in own) if all(has_spans(r["stats"]) for r in own)
+            else None,
+            "decode_speedup_vs_ar": decode_speedup(ar_decode, own),
+            "decode_speedup_vs_ar_loop": decode_speedup(loop_decode, own),
             "speedup_per_sample": {"mean": statistics.mean(per_sample), "min": min(per_sample),
                                    "max": max(per_sample),
                                    "stdev": statistics.stdev(per_sample) if len(per_sample) > 1 else 0.0},
             "exact_match_rate": sum(r["tokens"] == reference[r["sample"]]["tokens"] for r in own) / len(own),
             "gamma": own[0]["gamma"], "policy": own[0]["policy"],
         }
-        if own[0]["stats"]:
-            entry.update(drafting_summary(own, costs, ar_wall, loop_decode))
+        if "target_forwards" in own[0]["stats"]:  # the loop's methods (ar-loop and the drafting ones)
+            entry.update(drafting_summary(own, costs, loop_decode))
         summary[name] = entry
     return summary
+
+
+def has_spans(stats: dict) -> bool:
+    return "prefill_s" in stats and "total_s" in stats
+
+
+def ratio_over(reference: dict, own: list[dict], seconds) -> float | None:
+    """Σ reference seconds / Σ own seconds over the same samples (None: a sample has no reference)."""
+    if not own or not all(r["sample"] in reference for r in own):
+        return None
+    return sum(reference[r["sample"]] for r in own) / max(sum(seconds(r) for r in own), 1e-9)
+
+
+def decode_speedup(reference_decode: dict, own: list[dict]) -> float | None:
+    """The decode phase of a reference (ar or ar-loop) over `own`'s, on the same samples and the same
+    span (see the module docstring)."""
+    if not all(has_spans(r["stats"]) for r in own):
+        return None
+    return ratio_over(reference_decode, own, lambda r: decode_phase_s(r["stats"]))
 
 
 def loop_cost(costs: dict, k: str) -> float:
@@ -340,11 +381,12 @@ def loop_head_cost(costs: dict, head: str) -> float:
 
 
 def decode_phase_s(stats: dict) -> float:
-    """A decode's time after the target's prefill (phase-1 verification and every round)."""
+    """A decode's time from the prefill's logits to its last token (phase-1 verification and every
+    round; for `ar`, every step of `generate` after its first logits): the same span for every method."""
     return stats["total_s"] - stats["prefill_s"]
 
 
-def drafting_summary(own: list[dict], costs: dict, ar_wall: float, loop_decode: dict | None = None) -> dict:
+def drafting_summary(own: list[dict], costs: dict, loop_decode: dict | None = None) -> dict:
     stats = [r["stats"] for r in own]
     emitted = sum(sum(s["emitted_per_round"]) for s in stats)
     forwards = sum(s["target_forwards"] for s in stats)
@@ -363,18 +405,14 @@ def drafting_summary(own: list[dict], costs: dict, ar_wall: float, loop_decode: 
 
     ceiling = ceiling_with(head_alone) if gamma else None
     ceiling_loop_head = ceiling_with(head_in_loop) if gamma and head_in_loop is not None else None
-    ar_decode = ar_wall - len(own) * costs["prefill_s"]
-    decode_speedup = ar_decode / max(phases["total_s"] - phases["prefill_s"], 1e-9)
-    over_loop = None
-    if loop_decode and all(r["sample"] in loop_decode for r in own):
-        over_loop = sum(loop_decode[r["sample"]] for r in own) / max(sum(map(decode_phase_s, stats)), 1e-9)
+    over_loop = decode_speedup(loop_decode or {}, own)  # the share of the ceiling is taken over ar-loop
     return {
         "tau": tau, "tau_note": "tokens per verifying target forward, the target's own token included",
         "per_position_acceptance": (metrics.per_position_acceptance(full_rounds, gamma).tolist()
                                     if len(full_rounds) else []),
         "free_tokens_mean": statistics.mean(s["free_tokens"] for s in stats),
         "phases_s": phases, "outside_forward_fraction": phases["other_s"] / max(phases["total_s"], 1e-9),
-        "ceiling": ceiling, "decode_speedup": decode_speedup, "decode_speedup_vs_ar_loop": over_loop,
+        "ceiling": ceiling,
         "fraction_of_ceiling": over_loop / ceiling if ceiling and over_loop else None,
         # the same ceiling with the head step as the loop paid it (see in_loop_costs)
         "ceiling_loop_head": ceiling_loop_head,

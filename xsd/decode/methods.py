@@ -1,6 +1,8 @@
 """The decoding methods compared in the live study, on one profile's models.
 
-    ar             the target alone, through Hugging Face `generate` (the reference)
+    ar             the target alone, through Hugging Face `generate` (the reference); a logits
+                   processor that only reads the clock marks generate's first step, so its prefill
+                   and decode phase are split where the loop splits every other method's
     ar-loop        the target alone in this package's verification loop with no drafts: the
                    same algorithm as ar without `generate`'s per-call and per-step overhead
     prompt-lookup  prompt-lookup decoding (n-grams of the prompt and answer as drafts), as
@@ -108,9 +110,11 @@ class Decoder:
         start = time.perf_counter()
         if method in NEEDS_WORKER:
             self.worker.submit(event_frames, question)
+        building = self.target.now()
         inputs = self.pair.inputs("target", video_frames, question)
+        inputs_s = self.target.now() - building
         if method == "ar":
-            tokens, stats = self._generate(method, inputs, max_new_tokens, temperature, seed), {}
+            tokens, stats = self._generate(method, inputs, max_new_tokens, temperature, seed)
         else:
             drafter, feed, head = self._drafter(method, inputs, temperature, seed)
             result = speculative_generate(self.target, inputs, drafter, max_new_tokens, tokenizer.eos_token_id,
@@ -118,6 +122,7 @@ class Decoder:
             tokens, stats = result.tokens, result.stats.as_dict()
             if head is not None:
                 stats.update(head=head.head.name, head_s=head.head_s, head_calls=head.head_calls)
+        stats["inputs_s"] = inputs_s  # building the target's inputs: outside prefill_s and total_s
         wall = time.perf_counter() - start
         if method in NEEDS_WORKER:
             stats.update(egpt_wait_s=feed.waited_s, egpt_missing=feed.missing, policy=self.policy,
@@ -147,7 +152,13 @@ class Decoder:
         return drafter, feed, head
 
     @torch.no_grad()
-    def _generate(self, method: str, inputs: dict, max_new_tokens: int, temperature: float, seed: int) -> list[int]:
+    def _generate(self, method: str, inputs: dict, max_new_tokens: int, temperature: float,
+                  seed: int) -> tuple[list[int], dict]:
+        """`generate`'s tokens and its spans, read by the clock the loop reads: total_s from the call
+        to its return, prefill_s from the call to its first step (the prefill's logits, marked by
+        `FirstStep`), so total_s − prefill_s is the decode phase as the loop measures it."""
+        from transformers import LogitsProcessorList
+
         tokenizer = self.pair.target_tokenizer
         options = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id,
                    "eos_token_id": tokenizer.eos_token_id}
@@ -156,8 +167,25 @@ class Decoder:
             options.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
         else:
             options.update(do_sample=False)
-        out = self.target.model.generate(**inputs, **options)
-        return out[0, inputs["input_ids"].shape[1]:].tolist()
+        first = FirstStep(self.target.now)
+        start = self.target.now()
+        out = self.target.model.generate(**inputs, **options, logits_processor=LogitsProcessorList([first]))
+        total = self.target.now() - start
+        prefill = total if first.at is None else first.at - start
+        return out[0, inputs["input_ids"].shape[1]:].tolist(), {"prefill_s": prefill, "total_s": total}
+
+
+class FirstStep:
+    """A logits processor that changes nothing: it reads the clock when `generate` first calls it,
+    i.e. once the prefill's logits are there, before the first token is chosen."""
+
+    def __init__(self, clock):
+        self.clock, self.at = clock, None
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.at is None:
+            self.at = self.clock()
+        return scores
 
 
 MAX_VERIFY_TOKENS = 8  # the largest verify forward the static target captures (γ ≤ 7)
