@@ -230,3 +230,15 @@ def test_a_head_trained_with_an_older_recipe_is_refused(stores, tmp_path, monkey
         train_adapters.trained_adapter(profile, "L5F")
     with pytest.raises(CheckpointError, match="other settings"):  # nor is its training resumed
         train_adapter("L5F", *stores, settings, folder, seed=0, progress=False)
+
+
+def test_a_newer_head_recipe_trains_into_a_folder_of_its_own(monkeypatch):
+    from xsd import train_adapters
+    from xsd.config import load_profile
+
+    profile = load_profile("smoke")
+    before = {name: train_adapters.adapter_dir(profile, name) for name in ("L1", "L5F")}
+    monkeypatch.setitem(train_adapters.RECIPES, "L5F", train_adapters.recipe("L5F") + 1)
+    monkeypatch.setitem(train_adapters.RECIPES, "L1", 1)
+    assert train_adapters.adapter_dir(profile, "L5F") != before["L5F"]  # retrained, never refused
+    assert train_adapters.adapter_dir(profile, "L1") == before["L1"]

@@ -271,7 +271,10 @@ def adapter_dir(profile, name: str) -> Path:
     from xsd.extract import store_dir
 
     store = store_dir(profile, "train").relative_to(paths.cache_dir()).as_posix()
-    key = fingerprint({"store": store, "adapters": profile.adapters, "name": name})
+    key = {"store": store, "adapters": profile.adapters, "name": name}
+    if recipe(name) > 1:  # a newer recipe trains anew; recipe-1 adapters keep their folders
+        key["recipe"] = recipe(name)
+    key = fingerprint(key)
     return paths.models_dir() / profile.name / "adapters" / key / name
 
 
