@@ -100,6 +100,7 @@ def test_every_method_matches_ar_on_the_smoke_profile(smoke_data):
 
     dataset = WorldDataset(ensure_world(smoke_data), "test")
     decoder = Decoder.load(smoke_data)
+    ran = {"verify rounds": 0, "b1 drafts accepted": 0, "phase-1 candidates": 0, "draft rows read by l5f": 0}
     try:
         for sample in dataset.samples[:4]:
             frames = dataset.event_frames(sample), dataset.video_frames(sample)
@@ -111,8 +112,14 @@ def test_every_method_matches_ar_on_the_smoke_profile(smoke_data):
             for method, result in results.items():
                 assert result["tokens"] == results["ar"]["tokens"], method
             assert results["two-phase"]["stats"]["prefill_adapter"] in ("L1", "L2", "L3", "L4")
+            ran["verify rounds"] += results["b1"]["stats"]["target_forwards"]
+            ran["b1 drafts accepted"] += sum(results["b1"]["stats"]["accepted_per_round"])
+            ran["phase-1 candidates"] += results["two-phase wait"]["stats"]["phase1_candidates"]
+            ran["draft rows read by l5f"] += results["l5f wait"]["stats"]["egpt_read"]
     finally:
         decoder.close()
+    # the paths this test names ran: drafts verified and accepted, phase 1 and L5F fed by the draft process
+    assert all(count > 0 for count in ran.values()), ran
 
 
 @pytest.mark.slow
@@ -143,7 +150,8 @@ def test_bench_decode_reports_every_method(smoke_data):
 
     result = bench_decode(smoke_data, n=2, gammas=(2,), progress=False)
     assert set(result["methods"]) == {"ar", "ar-loop", "prompt-lookup@2", "b1@2", *(
-        f"{m}@2 {p}" for m in ("l5f", "two-phase") for p in ("wait", "degrade", "prefill-only"))}
+        f"{m}@2 {p}" for m in ("l5f", "two-phase") for p in ("wait", "degrade", "prefill-only", "pause-verify"))}
+    assert result["methods"]["b1@2"]["tau"] > 1  # b1's drafts were verified and some accepted
     for entry in result["methods"].values():
         assert entry["exact_match_rate"] == 1.0 and entry["n_samples"] == 2 and entry["wall_s"] > 0
         for key in ("speedup_vs_ar", "tokens"):

@@ -32,6 +32,7 @@ class EgptFeed:
         self.rows, self.ready, self.finished, self.policy = rows, ready, finished, policy
         self.waited_s = 0.0
         self.missing = 0
+        self.read = 0  # rows the draft had written when asked for
 
     @classmethod
     def complete(cls, rows: torch.Tensor) -> "EgptFeed":
@@ -45,6 +46,7 @@ class EgptFeed:
                 time.sleep(0.0002)
             self.waited_s += time.perf_counter() - start
         if t < self.ready.value:
+            self.read += 1
             return self.rows[t]
         self.missing += 1
         return torch.zeros(self.rows.shape[1], dtype=self.rows.dtype)

@@ -48,6 +48,7 @@ class DecodeStats:
     verify_s: float = 0.0
     total_s: float = 0.0
     free_tokens: int = 0              # phase-1 candidates accepted beyond what the prefill gives
+    phase1_candidates: int = 0        # phase-1 candidates ready when the target's prefill ended
     rounds: list[int] = field(default_factory=list)    # drafts accepted in each verify forward
     proposed: list[int] = field(default_factory=list)  # drafts proposed in each verify forward
     emitted: list[int] = field(default_factory=list)   # tokens emitted by each verify forward
@@ -71,6 +72,7 @@ class DecodeStats:
         return {
             "prefill_s": self.prefill_s, "draft_s": self.draft_s, "verify_s": self.verify_s,
             "other_s": self.other_s, "total_s": self.total_s, "free_tokens": self.free_tokens,
+            "phase1_candidates": self.phase1_candidates,
             "target_forwards": self.target_forwards, "tau": self.tau, "accepted_per_round": self.rounds,
             "proposed_per_round": self.proposed, "emitted_per_round": self.emitted,
             "verify_s_per_round": self.verify_times,
@@ -149,6 +151,7 @@ def speculative_generate(target: Target, inputs: dict, drafter: Drafter, max_new
 
     tick = now()
     pending = drafter.first_proposal()
+    stats.phase1_candidates = len(pending.tokens) if pending is not None else 0
     first, pending = _first_token(logits, pending, temperature, generator)
     tokens = [first]
     drafter.start(first, state)

@@ -125,7 +125,7 @@ class Decoder:
         stats["inputs_s"] = inputs_s  # building the target's inputs: outside prefill_s and total_s
         wall = time.perf_counter() - start
         if method in NEEDS_WORKER:
-            stats.update(egpt_wait_s=feed.waited_s, egpt_missing=feed.missing, policy=self.policy,
+            stats.update(egpt_wait_s=feed.waited_s, egpt_missing=feed.missing, egpt_read=feed.read, policy=self.policy,
                          prefill_adapter=self.prefill_adapter if method == "two-phase" else None)
             self.worker.finish()
         return {"method": method, "tokens": tokens, "text": tokenizer.decode(tokens, skip_special_tokens=True),
