@@ -79,7 +79,7 @@ def bench_decode(profile: str | Profile, n: int = 24, gammas=(2, 3, 4), policies
     from xsd.world.dataset import WorldDataset
 
     profile = load_profile(profile) if isinstance(profile, str) else profile
-    max_new_tokens = max_new_tokens or profile.extract.max_new_tokens
+    max_new_tokens = profile.extract.max_new_tokens if max_new_tokens is None else max_new_tokens
     decoder = Decoder.load(profile, gamma=gammas[0], policy=policies[0], progress=progress, device=device,
                            draft_device=draft_device, static=static)
     try:
@@ -260,7 +260,7 @@ def bench_costs(profile: str | Profile, device=None, draft_device=None, max_k: i
     from xsd.world.dataset import WorldDataset
 
     profile = load_profile(profile) if isinstance(profile, str) else profile
-    max_new_tokens = max_new_tokens or profile.extract.max_new_tokens
+    max_new_tokens = profile.extract.max_new_tokens if max_new_tokens is None else max_new_tokens
     decoder = Decoder.load(profile, methods=("ar", "ar-loop", "b1", "l5f"), device=device,
                            draft_device=draft_device, prompt_tokens=prompt_tokens, progress=progress)
     try:
@@ -268,7 +268,7 @@ def bench_costs(profile: str | Profile, device=None, draft_device=None, max_k: i
         chosen = benchmark_samples(dataset, samples, seed + 1)
         inputs = [(s.id, dataset.event_frames(s), dataset.video_frames(s), s.question) for s in chosen]
         eager = target_costs(decoder, inputs, max_k, max_new_tokens, repeats)
-        decoder.target = static_target(profile, decoder.pair)
+        decoder.target = static_target(profile, decoder.pair, max_k)
         static = target_costs(decoder, inputs, max_k, max_new_tokens, repeats)
     finally:
         decoder.close()

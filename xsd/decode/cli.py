@@ -155,7 +155,10 @@ def _bench(args) -> int:
     args.json.write_text(json.dumps(result, indent=1))
     for name, entry in result["methods"].items():
         extra = f", τ {entry['tau']:.2f}" if "tau" in entry else ""
-        print(f"{name:>16}: {entry['speedup_vs_ar']:.2f}× vs ar, exact match {entry['exact_match_rate']:.0%}{extra}")
+        over_loop = entry.get("speedup_vs_ar_loop")
+        loop_text = f", {over_loop:.2f}× vs ar-loop" if over_loop else ""
+        print(f"{name:>16}: {entry['speedup_vs_ar']:.2f}× vs ar{loop_text}, exact match "
+              f"{entry['exact_match_rate']:.0%}{extra}")
     print(f"results: {args.json}")
     return 0
 

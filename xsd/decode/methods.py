@@ -191,15 +191,16 @@ class FirstStep:
 MAX_VERIFY_TOKENS = 8  # the largest verify forward the static target captures (γ ≤ 7)
 
 
-def static_target(profile: Profile, pair) -> Target:
-    """A `StaticTarget` whose cache holds the longest prompt the profile makes plus its answer."""
+def static_target(profile: Profile, pair, max_k: int = MAX_VERIFY_TOKENS) -> Target:
+    """A `StaticTarget` whose cache holds the longest prompt the profile makes plus its answer,
+    with a captured step for every query length up to `max_k` (at least MAX_VERIFY_TOKENS)."""
     from xsd.decode.static_target import StaticTarget
     from xsd.models.videollava import video_token_count
 
     prompt = max(video_token_count(pair.target.config, profile.models.video_frames) + 512,
                  pair.prompt_tokens.get("target", 0))
-    return StaticTarget(pair.target, max_length=prompt + profile.extract.max_new_tokens + MAX_VERIFY_TOKENS,
-                        max_k=MAX_VERIFY_TOKENS)
+    max_k = max(max_k, MAX_VERIFY_TOKENS)
+    return StaticTarget(pair.target, max_length=prompt + profile.extract.max_new_tokens + max_k, max_k=max_k)
 
 
 def best_prefill_adapter(profile: Profile) -> str:
