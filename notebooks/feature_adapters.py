@@ -15,7 +15,7 @@
 #
 # Instead of the draft's tokens, the feature-level approach reads the draft's last-layer hidden
 # states and maps them into the target's state space, where the target's own LM head turns them
-# into draft tokens. Two families (DESIGN.md §3.2):
+# into draft tokens. Two families (the methods page, §2):
 #
 # - **per-position adapters L1–L4** map h_egpt[t] → h_vl[t]. They serve phase 1 of the two-phase
 #   decoder: tokens the draft side produces while the target is still prefilling.

@@ -25,3 +25,17 @@ def test_environment_yml_agrees_with_pyproject():
 def test_torch_is_pinned_to_the_cpu_wheel_version():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert "torch==2.13.0" in project["dependencies"]
+
+
+def test_the_project_cites_nothing_outside_the_repository():
+    """Code, notebooks, tests and docs cite the book's methods page, never a design file or a
+    folder that a user's clone does not have."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    files = [p for folder in ("xsd", "notebooks", "tests") for p in (repo / folder).rglob("*")
+             if p.suffix in {".py", ".md", ".yaml", ".ipynb"} and p.name != Path(__file__).name]
+    files += [*(repo / "book").glob("*.md"), repo / "README.md"]  # book/ also holds generated notebooks
+    offenders = [str(p.relative_to(repo)) for p in files
+                 if "DESIGN" + ".md" in p.read_text() or "../" + "shared" in p.read_text()]
+    assert not offenders
