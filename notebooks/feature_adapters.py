@@ -46,6 +46,7 @@ profile = "mini"
 memory_shards = 2  # the memory benchmark trains on this many shards and on 4× as many
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: the first run on a fresh machine prints the pipeline's progress here
 import matplotlib.pyplot as plt
 import pandas as pd
 from transformers.utils import logging as hf_logging
@@ -54,10 +55,11 @@ from xsd import adapter_eval, plotting, seeds
 from xsd.adapters import ADAPTERS, NEXT_STATE, PER_POSITION
 
 plotting.use_style()
+world = f"{profile} world"  # the world every number below was measured on
 hf_logging.disable_progress_bar()  # model-loading bars would drown the outputs
 results = adapter_eval.evaluate_profile(profile)
 by_name = {r["adapter"]: r for r in results}
-print(f"profile: {profile} (mini world); test samples: {results[0]['samples']}; γ = {adapter_eval.GAMMA}")
+print(f"profile: {profile} ({world}); test samples: {results[0]['samples']}; γ = {adapter_eval.GAMMA}")
 
 # %% [markdown]
 # ## Training curves
@@ -66,7 +68,7 @@ print(f"profile: {profile} (mini world); test samples: {results[0]['samples']}; 
 # 0.7 · prediction of h_vl[t+1]), early stopping on the train store's held-out shard. The heads'
 # loss includes the alignment term, so it is not on the same scale as L1–L4's.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 fig, axes = plt.subplots(2, 4, figsize=(14, 6), sharex=False)
 for ax, name in zip(axes.flat, ADAPTERS):
     curve = pd.DataFrame(adapter_eval.training_curves(profile, name))
@@ -90,7 +92,7 @@ print("figure:", plotting.save(fig, "feature_adapters_curves"))
 # (4096 → 1024 → 4096: 8.4M) rather than the seeds' reported 16M, which that architecture cannot
 # have.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 adapter_eval.hidden_state_table(results).round(3).T  # one column per adapter; seeds' rows beside ours
 
 # %% [markdown]
@@ -100,7 +102,7 @@ adapter_eval.hidden_state_table(results).round(3).T  # one column per adapter; s
 # token t. Prefill free tokens: matching tokens from the answer's start, within 7 slots (the
 # drafts a 180 ms prefill window held in the seeds' timing).
 
-# %% tags=["nbval-ignore-output"]
+# %%
 adapter_eval.per_position_token_table(results).round(3)
 
 # %% [markdown]
@@ -114,11 +116,11 @@ adapter_eval.per_position_token_table(results).round(3)
 # L5F share their denominators; past the end of the draft's answer L5 and L5F read zero rows of the
 # draft's stream, as the live decoder gives them there.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 heads = adapter_eval.head_token_table(results)
 heads.round(3).T
 
-# %% tags=["nbval-ignore-output"]
+# %%
 columns = {"TF first window": "teacher-forced, first window", "FR first window": "free-running, first window",
            "TF per round": "teacher-forced, per round", "FR per round": "free-running, per round"}
 fig, ax = plt.subplots(figsize=(8, 3.8))
@@ -127,11 +129,11 @@ for i, name in enumerate(heads.index):
     ax.plot([i - 0.4, i + 0.4], [heads.loc[name, "seeds: α (TF first window)"]] * 2, color=plotting.SEEDS_COLOUR,
             lw=3, label="seeds: α" if i == 0 else None)
 ax.set(ylabel=f"accepted drafts per window (γ = {adapter_eval.GAMMA})",
-       title="consecutive accepts: teacher-forced vs free-running (mini world)")
+       title=f"consecutive accepts: teacher-forced vs free-running ({world})")
 ax.legend(fontsize=8, loc="upper left")
 print("figure:", plotting.save(fig, "feature_adapters_tf_vs_fr"))
 
-# %% tags=["nbval-ignore-output"]
+# %%
 for name in NEXT_STATE:
     r = by_name[name]
     gap = r["teacher_forced_rounds"] - r["free_running_rounds"]
@@ -157,6 +159,7 @@ print("L5F vs B1, free-running per round: "
 # not grow with the number of shards.
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: extraction throughput measured in this run
 extraction = pd.DataFrame(adapter_eval.extraction_benchmark(profile)).set_index("split")
 extraction["kB per sample"] = extraction["bytes_per_sample"] / 1e3
 print("seeds: 1.6 MB per sample (H = 4096, 50 tokens, both streams); half precision at that shape is "
@@ -164,10 +167,12 @@ print("seeds: 1.6 MB per sample (H = 4096, 50 tokens, both streams); half precis
 extraction.drop(columns="bytes_per_sample").round(2)
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: training times measured in this run
 pd.DataFrame([{"adapter": r["adapter"], "params": r["params"], "epochs": r["epochs"],
                "train samples/s": r["train_samples_per_s"]} for r in results]).set_index("adapter").round(0)
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: memory and time measured in this run
 memory = pd.DataFrame(adapter_eval.memory_benchmark(profile, shards=memory_shards)).set_index("shards")
 growth = memory["peak_rss_mb"].iloc[-1] - memory["peak_rss_mb"].iloc[0]
 print(f"peak RSS grows by {growth:.0f} MB while the store grows by "

@@ -54,6 +54,7 @@ from xsd.costs_file import cost_inputs, load_costs, load_stages, machine_label, 
 from xsd.decode.bench import LONG_ANSWERS, loop_cost, loop_head_cost
 
 plotting.use_style()
+world = f"{profile} world"  # the world every number below was measured on
 settings = load_profile(profile)
 bench = results.decode_benchmark(settings, n=n_samples, gammas=gammas, policies=policies)
 print(f"profile {bench['profile']}: {bench['n_samples']} test samples, γ ∈ {bench['gammas']}, "
@@ -64,6 +65,7 @@ print(f"profile {bench['profile']}: {bench['n_samples']} test samples, γ ∈ {b
 # ## 1. Speedup and exactness
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: wall-clock times measured in this run
 rows = []
 for name, m in bench["methods"].items():
     rows.append({
@@ -100,6 +102,7 @@ exact = {name: m["exact_match_rate"] for name, m in bench["methods"].items()}
 print("every method reproduced ar token for token on every sample:", all(v == 1.0 for v in exact.values()))
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: wall-clock times measured in this run
 per_sample = pd.DataFrame([
     {"method": r["label"], "sample": r["sample"], "wall_s": r["wall_s"]} for r in bench["runs"]
 ])
@@ -126,6 +129,7 @@ print("figure:", plotting.save(fig, "live_speedup"))
 # the loop.
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: wall-clock times measured in this run
 drafting = [name for name, m in bench["methods"].items() if "phases_s" in m]
 phases = pd.DataFrame({name: {k.replace("_s", ""): v / bench["methods"][name]["n_samples"] * 1000
                               for k, v in bench["methods"][name]["phases_s"].items() if k != "total_s"}
@@ -145,6 +149,7 @@ phases.round(2)
 # a method without a draft process shows the run's noise level.
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: wall-clock times measured in this run
 slowdown = pd.DataFrame({name: bench["methods"][name]["target_slowdown"] for name in drafting
                          if "target_slowdown" in bench["methods"][name]}).T
 slowdown.columns = [f"target {c} slowdown" for c in slowdown.columns]
@@ -156,6 +161,7 @@ slowdown.round(2)
 # P(draft i accepted | drafts 1…i−1 accepted), over rounds that drafted the full γ.
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: wall-clock times measured in this run
 acceptance = {name: m["per_position_acceptance"] for name, m in bench["methods"].items()
               if m.get("per_position_acceptance")}
 fig, ax = plt.subplots(figsize=(7, 4))
@@ -179,6 +185,7 @@ pd.DataFrame({k: pd.Series(v) for k, v in acceptance.items()}).T.round(3)
 # section 2). All policies ran on the same samples in this one run.
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: wall-clock times measured in this run
 by_policy = [{"method": name.split()[0], "policy": m["policy"], "speedup vs ar": round(m["speedup_vs_ar"], 3),
               "τ": round(m["tau"], 2),
               "wait ms / sample": round(m["egpt_wait_s"] * 1000 / m["n_samples"], 1),
@@ -201,6 +208,7 @@ policy_table.pivot(index="method", columns="policy", values=["speedup vs ar", "�
 # when it falls behind.
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: wall-clock times measured in this run
 costs = bench["costs"]
 t_decode = loop_cost(costs, "1")
 timings = results.stage_timings(settings)
@@ -238,6 +246,7 @@ pd.DataFrame(compare).set_index("method")
 # own samples, so its numbers are compared with the first run's as ratios within each run.
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: wall-clock times measured in this run
 def prefill_share(run):
     """The target's prefill (vision included), timed alone, as a share of `ar`'s mean time."""
     ar = run["methods"]["ar"]
@@ -267,6 +276,7 @@ else:
 display
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: wall-clock times measured in this run
 if long is not None:
     fig, ax = plt.subplots(figsize=(7, 4))
     # each drafting method's best variant in the first run
@@ -295,6 +305,7 @@ if long is not None:
 # this run.
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: wall-clock times measured in this run
 def fmt(value, spec):
     """A number, or n/a where the run had nothing to measure (e.g. answers of a single token)."""
     return "n/a" if value is None else format(value, spec)
@@ -347,6 +358,7 @@ if long is not None:
 # speedup of (1 − p) / (1/S − p), and none above 1/p is possible at all.
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: wall-clock times measured in this run
 for title, run in (("every question type", bench), ("descriptions only", long)):
     if run is None:
         continue
@@ -372,7 +384,7 @@ for title, run in (("every question type", bench), ("descriptions only", long)):
 # charge the draft VLM's decode step, from `stages_file` when given (`costs_file.method_charges`).
 # Beside them: the same model with this run's own costs, and what this run measured.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 if costs_file:
     file_costs = load_costs(costs_file)
     file_stages = load_stages(stages_file) if stages_file else None
@@ -382,7 +394,7 @@ if costs_file:
                       if "static_costs" in file_costs else None)
     on_mini = cost_inputs(fallback_costs=costs, fallback_stages=timings, fallback_label=here, in_loop=True)
     device = on_file.label
-    print(f"costs measured on {where(file_costs)}; acceptance from the mini world "
+    print(f"costs measured on {where(file_costs)}; acceptance from the {world} "
           f"({bench['n_samples']} samples of this {profile} run, {n_tokens:.1f} target tokens per answer)")
     draft_device = file_costs["costs"]["beside_draft"].get("draft_device", "its device")
     print(f"beside the draft VLM: the draft ran on {draft_device} while the target's calls were timed")

@@ -36,6 +36,7 @@ profile = "mini"
 gammas = [1, 3, 5]  # draft lengths for the classic-SD table (the seeds used γ = 5)
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: the first run on a fresh machine prints the models' training log here
 import matplotlib.pyplot as plt
 import pandas as pd
 from transformers.utils import logging as hf_logging
@@ -43,10 +44,11 @@ from transformers.utils import logging as hf_logging
 from xsd import plotting, readings, results, seeds, token_level
 
 plotting.use_style()
+world = f"{profile} world"  # the world every number below was measured on
 hf_logging.disable_progress_bar()  # model-loading bars would drown the outputs
 study = token_level.token_level_study(profile)
 settings = study["settings"]
-print(f"profile: {study['profile']} (mini world)")
+print(f"profile: {study['profile']} ({world})")
 print(f"TokenAdapter: {settings['layers']} layers, width {settings['width']}, {settings['heads']} heads, "
       f"lr {settings['lr']}, batch {settings['batch_size']}, at most {settings['max_epochs']} epochs")
 
@@ -57,12 +59,12 @@ print(f"TokenAdapter: {settings['layers']} layers, width {settings['width']}, {s
 # matching tokens before the first mismatch: the tokens a verifier would accept if the whole draft
 # answer were offered at once.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 reported = seeds.TOKEN_LEVEL
 raw = pd.DataFrame([
     {"split": split, "positions": study["raw"][split]["positions"],
-     "acceptance (mini world)": study["raw"][split]["acceptance"],
-     "run from start (mini world)": study["raw"][split]["run_from_start"],
+     f"acceptance ({world})": study["raw"][split]["acceptance"],
+     f"run from start ({world})": study["raw"][split]["run_from_start"],
      "seeds: acceptance": reported[f"raw_acceptance_{split}"]}
     for split in ("train", "test")
 ]).set_index("split")
@@ -76,25 +78,25 @@ raw.round(4)
 # scored on the test store. The seeds' adapter had 45.5M parameters for 32 000-token
 # vocabularies; the mini one is scaled to the mini LLMs.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 adapter = study["token_adapter"]
 scores = adapter["test"]
 pd.DataFrame([
-    {"quantity": "top-1", "mini world": scores["top1"], "seeds": reported["token_adapter_top1_test"]},
-    {"quantity": "top-5", "mini world": scores["top5"], "seeds": reported["token_adapter_top5_test"]},
-    {"quantity": "top-1 run from start", "mini world": scores["top1_run_from_start"], "seeds": None},
-    {"quantity": "parameters (M)", "mini world": adapter["params"] / 1e6, "seeds": reported["token_adapter_params_m"]},
-    {"quantity": "epochs (best)", "mini world": f"{adapter['epochs']} ({adapter['best_epoch']})", "seeds": "11 (2)"},
+    {"quantity": "top-1", world: scores["top1"], "seeds": reported["token_adapter_top1_test"]},
+    {"quantity": "top-5", world: scores["top5"], "seeds": reported["token_adapter_top5_test"]},
+    {"quantity": "top-1 run from start", world: scores["top1_run_from_start"], "seeds": None},
+    {"quantity": "parameters (M)", world: adapter["params"] / 1e6, "seeds": reported["token_adapter_params_m"]},
+    {"quantity": "epochs (best)", world: f"{adapter['epochs']} ({adapter['best_epoch']})", "seeds": "11 (2)"},
 ]).set_index("quantity")
 
-# %% tags=["nbval-ignore-output"]
+# %%
 curves = pd.DataFrame(adapter["curves"])
 fig, (loss_ax, top1_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
 loss_ax.plot(curves["epoch"], curves["train_loss"], label="train")
 loss_ax.plot(curves["epoch"], curves["val_loss"], label="validation")
 loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="TokenAdapter loss")
 loss_ax.legend()
-top1_ax.plot(curves["epoch"], curves["val_top1"], marker="o", label="validation top-1 (mini world)")
+top1_ax.plot(curves["epoch"], curves["val_top1"], marker="o", label=f"validation top-1 ({world})")
 top1_ax.axhline(reported["token_adapter_top1_test"], color=plotting.SEEDS_COLOUR, ls="--", label="seeds: test top-1")
 top1_ax.axhline(study["raw"]["test"]["acceptance"], color="tab:red", ls=":", label="raw acceptance (test)")
 top1_ax.set(xlabel="epoch", ylabel="top-1", title="TokenAdapter accuracy", ylim=(0, 1))
@@ -114,26 +116,29 @@ print("figure:", plotting.save(fig, "token_level_training"))
 # need the verifier to check five candidates at every position at no cost).
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: stage timings measured in this run
 timings = results.stage_timings(profile)
 measured_c = timings["c"]
 stage = seeds.STAGE_TIMING["decode_per_token"]
 pd.DataFrame([
-    {"quantity": "draft decode (ms/token)", "mini world": timings["draft"]["decode_per_token"], "seeds": stage["draft"]},
-    {"quantity": "target decode (ms/token)", "mini world": timings["target"]["decode_per_token"], "seeds": stage["target"]},
-    {"quantity": "c = T_draft / T_target", "mini world": measured_c, "seeds": seeds.CLASSIC_SD_EXAMPLE["c"]},
+    {"quantity": "draft decode (ms/token)", world: timings["draft"]["decode_per_token"], "seeds": stage["draft"]},
+    {"quantity": "target decode (ms/token)", world: timings["target"]["decode_per_token"], "seeds": stage["target"]},
+    {"quantity": "c = T_draft / T_target", world: measured_c, "seeds": seeds.CLASSIC_SD_EXAMPLE["c"]},
 ]).set_index("quantity").round(3)
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: built on c, a ratio of timings measured in this run
 alphas = {
-    "raw draft tokens (mini world)": study["raw"]["test"]["acceptance"],
-    "TokenAdapter top-1 (mini world)": scores["top1"],
-    "TokenAdapter top-5 (mini world, unreachable bound)": scores["top5"],
+    f"raw draft tokens ({world})": study["raw"]["test"]["acceptance"],
+    f"TokenAdapter top-1 ({world})": scores["top1"],
+    f"TokenAdapter top-5 ({world}, unreachable bound)": scores["top5"],
     "seeds: TokenAdapter top-1": seeds.CLASSIC_SD_EXAMPLE["alpha"],
 }
 sd_table = pd.DataFrame(token_level.classic_sd(alphas, measured_c, gammas)).set_index("acceptance")
 sd_table.round(3)
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: built on c, a ratio of timings measured in this run
 example = seeds.CLASSIC_SD_EXAMPLE
 print(f"seeds: α = {example['alpha']}, γ = {example['gamma']}, c = {example['c']} -> "
       f"speedup {example['speedup']}× ({readings.speedup_phrase(example['speedup'])})")
@@ -141,7 +146,7 @@ needed = token_level.required_alphas(measured_c, gammas)
 for gamma, alpha in needed.items():
     print(f"measured c = {measured_c:.3f}, γ = {gamma}: break-even needs "
           + (f"α ≥ {alpha:.3f}" if alpha is not None else "more than α = 1 (never)"))
-greedy = sd_table.loc["TokenAdapter top-1 (mini world)"]
+greedy = sd_table.loc[f"TokenAdapter top-1 ({world})"]
 print(f"TokenAdapter top-1 drafts at their best γ = {int(greedy['best γ'])}: {greedy['speedup at best γ']:.3f}× -> "
       + readings.speedup_phrase(greedy["speedup at best γ"]))
 
@@ -153,6 +158,7 @@ print(f"TokenAdapter top-1 drafts at their best γ = {int(greedy['best γ'])}: {
 # target alone at three decimals.
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: the reading compares c, a ratio of timings measured in this run
 raw_test, seeds_raw = study["raw"]["test"]["acceptance"], reported["raw_acceptance_test"]
 top1, top5 = scores["top1"], scores["top5"]
 seeds_top1, seeds_top5 = reported["token_adapter_top1_test"], reported["token_adapter_top5_test"]
@@ -185,7 +191,7 @@ else:
         bars += (f"; the TokenAdapter's top-1 of {top1:.3f} is below the bar at every γ, by "
                  f"{min(a - top1 for a in reachable.values()):.3f} at the least")
 best_top1 = float(greedy["speedup at best γ"])
-bound = sd_table.loc["TokenAdapter top-5 (mini world, unreachable bound)"]
+bound = sd_table.loc[f"TokenAdapter top-5 ({world}, unreachable bound)"]
 best_top5 = float(bound["speedup at best γ"])
 near_even = " (within 5 % of break-even)" if abs(best_top5 - 1) < 0.05 else ""
 verdict = [f"**The verdict.** {readings.c_phrase(measured_c)}. {bars}. With the rate greedy verification accepts, classic SD at its best γ = "

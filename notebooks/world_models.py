@@ -136,14 +136,14 @@ print("size on disk (MB):", {k: round(v / 1e6, 1) for k, v in sizes.items()})
 # as correct when it states every key fact of the question correctly. A model that emits
 # plausible-sounding noise would make every later number meaningless, so this table comes first.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 accuracy = results.model_accuracy(settings, limit=accuracy_limit or None)
 table = pd.DataFrame({side: {q: v["accuracy"] for q, v in accuracy[side]["per_qtype"].items()}
                       for side in ("draft", "target")})
 table.loc["mean (all graded answers)"] = [accuracy["draft"]["mean"], accuracy["target"]["mean"]]
 table.round(3)
 
-# %% tags=["nbval-ignore-output"]
+# %%
 goals = {"draft": 0.75, "target": 0.85}  # mean key-fact accuracy each model is built to reach
 for side, goal in goals.items():
     mean = accuracy[side]["mean"]
@@ -155,6 +155,7 @@ for side, goal in goals.items():
 # machine that built this book (budget 20 minutes on 2 cores, goal 12).
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: training times and peak memory measured when the models were trained
 report = results.training_report(settings)
 if report is None:
     print(f"profile {profile}: pretrained models, nothing trained here")
@@ -176,7 +177,7 @@ else:
 # accuracy above sits well below what its tower tells apart, the loss is in the LLM's reading of
 # the visual tokens, not in the tower.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 if report is not None:
     towers = pd.DataFrame({side: r["tower"]["test_accuracy"] for side, r in report["sides"].items()})
     display(towers.round(2))
@@ -193,7 +194,7 @@ if report is not None:
 # memorise; the comments in `xsd/profiles/mini.yaml` record what that did within the mini budget
 # and with three times the tuning steps.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 choice = results.fact_choice(settings, limit=choice_limit or None)
 rows = [{"model": side, "question": qtype, "train": choice[side]["train"][qtype]["accuracy"],
          "test": choice[side]["test"][qtype]["accuracy"], "chance": scores["chance"], "n (test)": scores["n"]}
@@ -201,7 +202,7 @@ rows = [{"model": side, "question": qtype, "train": choice[side]["train"][qtype]
 choice_table = pd.DataFrame(rows).set_index(["model", "question"])
 display(choice_table.round(2))
 
-# %% tags=["nbval-ignore-output"]
+# %%
 fig, ax = plt.subplots(figsize=(8, 3))
 labels = [f"{m}\n{q}" for m, q in choice_table.index]
 x = range(len(labels))
@@ -218,7 +219,7 @@ for side in ("draft", "target"):
     gaps = {q: choice[side]["train"][q]["accuracy"] - choice[side]["test"][q]["accuracy"] for q in choice[side]["test"]}
     print(f"{side}: train minus test, per question type: " + ", ".join(f"{q} {g:+.2f}" for q, g in gaps.items()))
 
-# %% tags=["nbval-ignore-output"]
+# %%
 # reading: a question type's train − test difference within ±0.10 counts as "about as well on both"
 lines = []
 for side in ("draft", "target"):
@@ -260,6 +261,7 @@ readings.show("**Reading the fact choice.**", "\n".join(lines), caution)
 # ratio, the head start the draft gets.
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: stage timings measured in this run
 timings = results.stage_timings(settings, repeats=timing_repeats)
 reported = seeds.STAGE_TIMING
 rows = []
@@ -273,6 +275,7 @@ for stage, key in (("vision", "vision"), ("projector", "projector"), ("LLM prefi
 pd.DataFrame(rows)
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: c and the prefill ratios: timings measured in this run
 print(f"c = decode_draft / decode_target = {timings['c']:.3f} (seeds: 14/15 = 0.93)")
 print(f"prefill ratio, LLM only: {timings['prefill_ratio']:.2f}×; with vision: "
       f"{timings['prefill_ratio_with_vision']:.2f}× (seeds: 470/97 = 4.8×)")
@@ -285,7 +288,7 @@ print("draft, vision + prefill: "
       + ", ".join(f"{k.replace('_', ' ')} {v['prefill_with_vision']:.1f} ms ({v['visual_tokens']} tokens)"
                   for k, v in frames["draft"].items()))
 
-# %% tags=["nbval-ignore-output"]
+# %%
 fig, ax = plt.subplots(figsize=(7, 3))
 stages = ["vision", "projector", "prefill"]
 left = {"draft": 0.0, "target": 0.0}
@@ -296,7 +299,7 @@ for stage, colour in zip(stages, ("tab:blue", "tab:orange", "tab:green")):
         left[side] += width
 ax.set_yticks([0, 1], ["draft (1 event frame)", "target (8 video frames)"])
 ax.set_xlabel("ms (one thread)")
-ax.set_title("time to the first token, mini models")
+ax.set_title(f"time to the first token, {settings.name} models")
 ax.legend(loc="lower right")
 print("figure:", plotting.save(fig, "world_stage_timing"))
 
@@ -307,6 +310,7 @@ print("figure:", plotting.save(fig, "world_stage_timing"))
 # short of its accuracy goal, the later acceptance rates describe that model, not the 7B ones.
 
 # %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: the reading compares c and prefill times measured in this run
 llm = settings.models.llm if settings.models is not None else None
 same_llm = f" Both LLMs have {llm.num_layers} layers of width {llm.hidden_size}." if llm is not None else ""
 ratio = timings["prefill_ratio_with_vision"]

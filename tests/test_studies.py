@@ -81,3 +81,20 @@ def test_golden_notebooks_hold_the_current_notebook_source():
         assert stored == current, f"tests/golden/{name}.ipynb is stale: run `make golden`"
         injected = [c.source for c in golden.cells if "injected-parameters" in c.metadata.get("tags", [])]
         assert injected and "profile = \"smoke\"" in injected[0]
+
+
+def test_goldens_compare_most_of_their_outputs_and_say_why_they_ignore_the_rest():
+    """Every study has a golden; nbval ignores a cell's output only where the run measures time,
+    and such a cell says why in its first line; no golden ignores more than its stated share."""
+    import jupytext
+
+    from xsd.runner import DEFAULT_MAX_IGNORED_SHARE, MAX_IGNORED_SHARE
+
+    assert set(GOLDEN_STUDIES) == set(available_studies())
+    for name in GOLDEN_STUDIES:
+        code = [c for c in jupytext.read(paths.NOTEBOOKS / f"{name}.py").cells if c.cell_type == "code"]
+        ignored = [c for c in code if "nbval-ignore-output" in c.metadata.get("tags", [])]
+        for cell in ignored:
+            assert cell.source.startswith("# nbval ignores this cell's output: "), f"{name}: {cell.source[:60]!r}"
+        share = len(ignored) / len(code)
+        assert share <= MAX_IGNORED_SHARE.get(name, DEFAULT_MAX_IGNORED_SHARE), f"{name} ignores {share:.0%}"

@@ -21,7 +21,12 @@ from xsd import paths
 GOLDEN_DIR = paths.REPO / "tests" / "golden"
 GOLDEN_PROFILE = "smoke"
 # Notebooks with a committed golden run that nbval re-executes and compares.
-GOLDEN_STUDIES = ("speed_ratio", "token_level", "feature_adapters")
+GOLDEN_STUDIES = ("world_models", "token_level", "speed_ratio", "feature_adapters", "offline_proxy", "live_wallclock")
+# the most of a golden's code cells whose output nbval may ignore: the live study and the offline proxy
+# tabulate wall-clock times measured in the run, and the token-level study's classic-SD tables rest
+# on c, a ratio of such times; every other output of the smoke run is deterministic
+MAX_IGNORED_SHARE = {"live_wallclock": 0.75, "offline_proxy": 0.6, "token_level": 0.6}
+DEFAULT_MAX_IGNORED_SHARE = 0.5
 
 
 @dataclass
