@@ -82,6 +82,7 @@ def prepare_book(profile: str | Profile, progress: bool = True) -> list[tuple[st
         ("world", lambda: ensure_world(profile, progress)),
         ("models", lambda: ensure_models(profile, progress)),
         ("model accuracy", lambda: results.model_accuracy(profile, progress=progress)),
+        ("fact check", lambda: results.fact_choice(profile, progress=progress)),
         ("stage timings", lambda: results.stage_timings(profile, progress=progress)),
         ("hidden-state stores", lambda: ensure_stores(profile, progress)),
         ("adapters", lambda: ensure_adapters(profile, progress=progress)),
