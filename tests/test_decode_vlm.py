@@ -130,6 +130,7 @@ def test_decode_command_prints_one_json_object(smoke_data, run_xsd):
                      env={"XSD_DATA_ROOT": os.environ["XSD_DATA_ROOT"]})
     assert result.returncode == 0, result.stderr[-2000:]
     output = json.loads(result.stdout.strip().splitlines()[-1])
+    assert output["measured_on"]["device"] == "cpu" and output["measured_on"]["dtype"] == "float32"
     for key in ("tokens", "text", "wall_s", "stats", "sample", "threads"):
         assert key in output
     for key in ("prefill_s", "draft_s", "verify_s", "free_tokens", "accepted_per_round", "tau"):

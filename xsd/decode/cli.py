@@ -127,7 +127,11 @@ def _decode(args) -> int:
                              args.temperature, args.seed)
     finally:
         decoder.close()
-    print(json.dumps({"sample": sample.id, "question": sample.question, **result, "threads": decoder.threads}))
+    from xsd.device import describe
+
+    measured_on = describe(decoder.target.device, decoder.target.model.dtype, decoder.threads)
+    print(json.dumps({"sample": sample.id, "question": sample.question, **result, "threads": decoder.threads,
+                      "measured_on": measured_on}))
     return 0
 
 
