@@ -119,3 +119,16 @@ def test_join():
 def test_show_prints_outside_a_notebook(capsys):
     readings.show("one", "", "two")
     assert capsys.readouterr().out == "one\n\ntwo\n"
+
+
+def test_lead_phrase_reads_level_within_the_tolerance():
+    assert readings.lead_phrase(0.30, 0.25, 0.01) == "ahead of"
+    assert readings.lead_phrase(0.25, 0.30, 0.01) == "behind"
+    assert readings.lead_phrase(0.255, 0.25, 0.01) == "level with"
+    assert readings.lead_phrase(1.5, 1.0, 0.5) == "level with"  # the tolerance is inclusive, as agree's
+    assert readings.lead_phrase(0.0, 0.0, 0.0) == "level with"
+    words = {"ahead": "above", "behind": "below", "level": "at"}
+    assert readings.lead_phrase(1.2, 1.0, 0.05, **words) == "above"
+    assert readings.lead_phrase(0.9, 1.0, 0.05, **words) == "below"
+    with pytest.raises(ValueError):
+        readings.lead_phrase(1.0, 1.0, -0.1)

@@ -13,6 +13,8 @@ what a run was expected to give.
   "an order of magnitude higher / lower" from a factor of 10 on.
 - `c_phrase(c)`: "close to 1" only when |c − 1| < 0.15, otherwise which model is faster per token.
 - `speedup_phrase(s)`: faster or slower than decoding with the target alone.
+- `lead_phrase(a, b, tolerance)`: "ahead of" / "behind" / "level with" by a − b beyond an absolute
+  tolerance (the words can change: "above" / "below" / "at").
 - `count_phrase(k, n)`, `join(items)`: "four of the six", "a, b and c".
 - `show(*paragraphs)`: display the paragraphs as Markdown in a notebook (printed outside one).
 """
@@ -129,6 +131,15 @@ def speedup_phrase(speedup: float) -> str:
     return "as fast as decoding with the target alone"
 
 
+def lead_phrase(value: float, reference: float, tolerance: float, *, ahead: str = "ahead of",
+                behind: str = "behind", level: str = "level with") -> str:
+    """`ahead` when value − reference > tolerance, `behind` when reference − value > tolerance,
+    otherwise `level` (|value − reference| ≤ tolerance, as `agree`)."""
+    if agree(value, reference, tolerance):
+        return level
+    return ahead if value > reference else behind
+
+
 def count_phrase(k: int, n: int, noun: str = "", plural: str | None = None) -> str:
     """'all six', 'none of the six', 'four of the six', 'both', 'neither', 'one of the two'; with a
     noun: 'all six question types', 'neither question type', 'no question type' (n = 1), ..."""
@@ -172,5 +183,5 @@ def show(*paragraphs: str) -> None:
 
 
 __all__ = ["SAME_WITHIN", "C_NEAR_ONE", "number_word", "agree", "decimals_of", "at_precision",
-           "agrees_at_precision", "off_at_precision", "ratio_phrase", "c_phrase", "speedup_phrase",
+           "agrees_at_precision", "off_at_precision", "ratio_phrase", "c_phrase", "speedup_phrase", "lead_phrase",
            "count_phrase", "join", "show"]
