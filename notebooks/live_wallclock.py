@@ -38,8 +38,9 @@ n_samples = 24  # each sample runs every method; 24 on mini take about two minut
 gammas = [2, 3, 4]
 # when L5F needs an event state the draft VLM has not made yet: "wait" for it, "degrade" (a zero
 # row, which L5F saw in training past the end of the draft's answer), or "prefill-only" (degrade, and
-# the draft VLM stops when the target's prefill ends); each policy listed is benchmarked
-policies = ["wait", "degrade", "prefill-only"]
+# the draft VLM stops when the target's prefill ends), or "pause-verify" (wait, but the draft VLM is
+# held during every verify forward); each policy listed is benchmarked
+policies = ["wait", "degrade", "prefill-only", "pause-verify"]
 long_answer_samples = 12  # the second run, on description questions only (section 6); 0 skips it
 costs_file = ""  # a costs file (`xsd bench decode --costs-only --json`) from any machine: section 8 uses it
 stages_file = ""  # optional, a stages file (`xsd bench stages --json`) from that machine: the draft VLM's step
