@@ -43,11 +43,12 @@ stages_file = ""  # a stages file (`xsd bench stages --json`): the draft's prefi
 # %%
 import pandas as pd
 
-from xsd import adapter_eval, costmodel, readings, results, seeds
+from xsd import adapter_eval, costmodel, plotting, readings, results, seeds
 from xsd.adapters import PER_POSITION
 from xsd.config import load_profile
 from xsd.costs_file import cost_inputs, load_costs, load_stages, machine_label
 
+plotting.quiet_libraries()
 settings = load_profile(profile)
 
 # %% [markdown]

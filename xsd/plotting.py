@@ -12,8 +12,24 @@ SEEDS_COLOUR = "#7f7f7f"  # the seeds' reported figures are drawn in grey everyw
 
 
 def use_style() -> None:
+    """The studies' look: the plot style, and no library chatter in their outputs."""
     sns.set_theme(context="notebook", style="whitegrid")
     plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "savefig.bbox": "tight"})
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Keep library chatter out of a study's outputs: model-loading bars, deprecation warnings and
+    the widget notice vary with the machine and with what was cached, and say nothing about the
+    results (they would also make the golden notebooks differ from run to run)."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 def save(fig, name: str) -> str:
