@@ -36,7 +36,7 @@
 
 # %% tags=["parameters"]
 profile = "mini"
-gamma = 3  # draft tokens per round for the honest model (the live study sweeps it)
+gamma = 3  # draft tokens per round for the honest model, and the window its τ is measured over (the live study sweeps it)
 costs_file = ""  # a costs file (`xsd bench decode --costs-only --json`): the target's calls and the heads' steps
 stages_file = ""  # a stages file (`xsd bench stages --json`): the draft's prefill and decode step
 
@@ -47,6 +47,7 @@ from xsd import adapter_eval, costmodel, plotting, readings, results, seeds
 from xsd.adapters import PER_POSITION
 from xsd.config import load_profile
 from xsd.costs_file import cost_inputs, load_costs, load_stages, machine_label
+from xsd.extract import open_store
 
 plotting.quiet_libraries()
 settings = load_profile(profile)
@@ -90,7 +91,8 @@ readings.show(text + ".")
 # "measured on" column says which. Free tokens (consecutive same-position matches from t = 0
 # within 7 slots) and the decode α (the accepted run of the first γ = 5 window, teacher-forced —
 # the seeds' definition) always come from the *feature adapters* study: mini-world acceptance.
-# A is the measured cost of one L5F head step.
+# A is the measured cost of one L5F head step. N is not `max_new_tokens` but the measured mean
+# length of the target's answers in the test store (the seeds' N = 50 stays in their own table).
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: the cost constants are timings measured in this run
@@ -106,7 +108,17 @@ mini_measured_on = next((r.get("measured_on") for r in (bench, timings) if r and
 inputs = cost_inputs(costs_data, stages_data, fallback_costs=bench["costs"] if bench else None,
                      fallback_stages=timings, fallback_label=machine_label(mini_measured_on, profile))
 timing_name = inputs.label if inputs.from_file else profile  # names the columns computed with these timings
-n_tokens = settings.extract.max_new_tokens
+# the heads' acceptance at the γ the honest model charges (the feature adapters study measures it at
+# adapter_eval.GAMMA; another γ measures the two heads again)
+heads = evaluated if gamma == adapter_eval.GAMMA else {
+    name: {k: (0.0 if isinstance(v, float) and v != v else v)
+           for k, v in adapter_eval.evaluate_profile_adapter(settings, name, gamma=gamma).items()}
+    for name in ("B1", "L5F")}
+# N: the measured mean answer length (target tokens) of the test store, not max_new_tokens
+answer_lengths = [len(record.tok_vl) for record in open_store(settings, "test").records()]
+n_tokens = sum(answer_lengths) / len(answer_lengths)
+print(f"N = {n_tokens:.1f} target tokens, the mean answer length of the {len(answer_lengths)} test answers "
+      f"(max_new_tokens = {settings.extract.max_new_tokens}); τ measured over γ = {gamma} windows")
 if inputs.from_file:
     print(f"timing constants from {', '.join(f for f in (costs_file, stages_file) if f)}, measured on "
           f"{'; '.join(inputs.machines)}; acceptance from the {profile} world's adapters")
@@ -147,11 +159,12 @@ readings.show(f"With these timings and the {profile} world's acceptance the prox
 # ## 3. The honest cost model
 #
 # Same inputs, but every cost charged: the autoregressive baseline needs N − 1 decode steps after
-# the prefill (the prefill already yields token 0); phase 1 costs one verify forward; each phase-2
-# round costs t_verify(γ + 1) + γ·A and yields τ tokens; and with L5F a round cannot be shorter
-# than the time the draft VLM needs to produce the τ event states it consumes. Here τ comes from
-# the *free-running* acceptance (the head reads its own predictions, as live), as 1 + the mean
-# accepted run per round.
+# the prefill (the prefill already yields token 0); with a prefill adapter phase 1 costs one verify
+# forward (B1-only and L5F-only have no phase 1 and pay none); each phase-2 round costs
+# t_verify(γ + 1) + γ·A and yields τ tokens; and with L5F a round cannot be shorter than the time
+# the draft VLM needs to produce the τ event states it consumes. Here τ comes from the
+# *free-running* acceptance (the head reads its own predictions, as live) over windows of the same
+# γ the model charges, as 1 + the mean accepted run per round.
 #
 # With a costs file the model is also evaluated with the target's calls as the file timed them
 # beside the working draft VLM (the draft's slowdown of the target), and over a static KV cache
@@ -159,11 +172,13 @@ readings.show(f"With these timings and the {profile} world's acceptance the prox
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: the honest model is fed timings measured in this run
-def honest(free, head_name, concurrent=True, beside="none", inputs=inputs):
-    tau = 1 + evaluated[head_name]["free_running_rounds"]
-    # the phase-1 candidates cost one verify forward over a few positions too; L5F waits for the draft VLM
-    return inputs.honest(n_tokens=n_tokens, free_tokens=max(free - 1, 0.0), tau=tau, gamma=gamma, head=head_name,
-                         draft_bound=head_name == "L5F", concurrent=concurrent, beside=beside)
+def honest(free, head_name, phase1, concurrent=True, beside="none", inputs=inputs):
+    tau = 1 + heads[head_name]["free_running_rounds"]
+    # free tokens as measured (counted from t = 0); the phase-1 candidates cost one verify forward
+    # where there is a phase 1; L5F waits for the draft VLM
+    return inputs.honest(n_tokens=n_tokens, free_tokens=free, tau=tau, gamma=gamma, head=head_name,
+                         draft_bound=head_name == "L5F", concurrent=concurrent, beside=beside, phase1=phase1,
+                         free_from_token0=True)
 
 
 static_inputs = (cost_inputs(costs_data, stages_data, fallback_stages=timings,
@@ -174,23 +189,25 @@ concurrent_column, sequential_column = (("honest, concurrent", "honest, sequenti
 rows = []
 for name, free, _ in configs:
     head_name = "B1" if name == "B1-only" else "L5F"
-    two_cores, one_core = honest(free, head_name), honest(free, head_name, concurrent=False)
+    phase1 = name not in ("B1-only", "L5F-only")  # a prefill adapter's candidates make phase 1
+    two_cores, one_core = honest(free, head_name, phase1), honest(free, head_name, phase1, concurrent=False)
     row = {"config": name, f"proxy ({timing_name})": mini_proxy.loc[name, f"proxy ({timing_name})"],
            concurrent_column: round(two_cores["speedup"], 3), sequential_column: round(one_core["speedup"], 3)}
     if inputs.beside_draft is not None:  # B1 needs no draft VLM; every L5F configuration runs it throughout
         beside = "none" if head_name == "B1" else "all"
-        row["honest, draft beside"] = round(honest(free, head_name, beside=beside)["speedup"], 3)
+        row["honest, draft beside"] = round(honest(free, head_name, phase1, beside=beside)["speedup"], 3)
     if static_inputs is not None:
-        row["honest, static cache"] = round(honest(free, head_name, inputs=static_inputs)["speedup"], 3)
+        row["honest, static cache"] = round(honest(free, head_name, phase1, inputs=static_inputs)["speedup"], 3)
     rows.append({**row, "draft-bound": two_cores["draft_bound"],
-                 "τ (free-running)": round(1 + evaluated[head_name]["free_running_rounds"], 2)})
+                 f"τ (free-running, γ = {gamma})": round(1 + heads[head_name]["free_running_rounds"], 2)})
 honest_table = pd.DataFrame(rows).set_index("config")
 honest_table
 
 # %% [markdown]
-# The phase-1 free tokens enter the honest model as `free − 1`: a match at position 0 only
-# confirms the token the target's prefill produces anyway; every further match saves a decode
-# step. On one core the draft VLM's whole generation adds to the target's time, which is what the
+# The phase-1 free tokens enter the honest model as measured, counted from t = 0 as the proxy
+# counts them: a run of k ≥ 1 is token 0 confirmed, k − 1 candidates accepted and one bonus token,
+# so N − 1 − k tokens remain, which holds for the mean over answers too (a run of 0 skips phase 1
+# and also leaves N − 1; its phase-1 verify is still charged, a conservative forward). On one core the draft VLM's whole generation adds to the target's time, which is what the
 # seeds' setting of one GPU running both models sequentially would pay.
 
 # %% tags=["nbval-ignore-output"]
@@ -230,11 +247,11 @@ lines = [f"- A verify forward over γ + 1 = {gamma + 1} positions takes {verify_
 lines.append(f"- A round's {gamma} L5F head steps take {gamma * head_s * 1e3:.3f} ms where the proxy charges one "
              f"({head_s * 1e3:.3f} ms): {gamma * head_s / decode_s:.1%} of a decode step against {head_s / decode_s:.1%}.")
 for head_name in ("L5F", "B1"):
-    teacher, live = evaluated[head_name]["teacher_forced_first_window"], evaluated[head_name]["free_running_rounds"]
+    teacher, live = evaluated[head_name]["teacher_forced_first_window"], heads[head_name]["free_running_rounds"]
     relation = ("about the same as" if readings.agree(live, teacher, 0.05)
                 else "below" if live < teacher else "above")
-    lines.append(f"- {head_name}: the accepted run per round when drafting live is {live:.2f}, {relation} the "
-                 f"teacher-forced {teacher:.2f} the proxy counts.")
+    lines.append(f"- {head_name}: the accepted run per round when drafting live (γ = {gamma}) is {live:.2f}, {relation} "
+                 f"the teacher-forced {teacher:.2f} (first γ = {adapter_eval.GAMMA} window) the proxy counts.")
 bound = int(honest_table["draft-bound"].sum())
 if bound:
     lines.append(f"- In {readings.count_phrase(bound, len(honest_table), 'configuration')} a round waits for the "

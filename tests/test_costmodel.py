@@ -145,6 +145,16 @@ def test_honest_two_phase_waits_for_a_slow_draft_and_pays_for_it_on_one_core():
     assert one_core["t_sd"] == pytest.approx(50 + 12 + 17 / 3 * 18 + 20 + 21 * 4)
 
 
+def test_honest_two_phase_counts_free_tokens_from_token_0_as_the_metric_does():
+    # a run of 3 from t = 0 is token 0 confirmed and 2 accepted beyond it: the same as free_tokens=2 beyond token 0
+    from_token0 = _honest(free_tokens=3, free_from_token0=True)
+    assert from_token0["rounds"] == pytest.approx(_honest()["rounds"]) == pytest.approx((21 - 1 - 3) / 3)
+    # no phase 1: the prefill's token 0, then N − 1 tokens in rounds, no phase-1 verify
+    alone = _honest(free_tokens=0, free_from_token0=True, t_verify_phase1=0.0)
+    assert alone["rounds"] == pytest.approx(20 / 3)
+    assert alone["t_sd"] == pytest.approx(50 + 20 / 3 * 18)
+
+
 def test_honest_two_phase_rejects_tau_below_one():
     with pytest.raises(ValueError, match="tau"):
         _honest(tau=0.5)

@@ -213,6 +213,19 @@ def test_decode_phase_speedup_of_the_honest_model():
     assert slower["decode_speedup"] == pytest.approx(result["decode_speedup"])
 
 
+def test_the_honest_model_charges_no_phase_1_where_there_is_none():
+    inputs = cost_inputs(_costs(), _stages())
+    common = dict(n_tokens=21, tau=2.0, gamma=3, head="L5F", draft_bound=False)
+    alone = inputs.honest(free_tokens=0, phase1=False, **common)
+    with_phase1 = inputs.honest(free_tokens=0, **common)
+    assert alone["rounds"] == pytest.approx(20 / 2) and with_phase1["rounds"] == pytest.approx(19 / 2)
+    assert alone["t_sd"] == pytest.approx(inputs.t_vl_prefill + 10 * (inputs.verify(4) + 3 * inputs.t_head["L5F"]))
+    counted = inputs.honest(free_tokens=3, free_from_token0=True, **common)
+    assert counted["rounds"] == pytest.approx(inputs.honest(free_tokens=2, **common)["rounds"])
+    with pytest.raises(ValueError, match="no free tokens"):
+        inputs.honest(free_tokens=1.5, phase1=False, **common)
+
+
 # -- the files the commands write, and a study that reads them --------------------------------------
 
 @pytest.fixture(scope="module")

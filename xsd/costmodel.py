@@ -139,6 +139,7 @@ def honest_two_phase(
     t_egpt_decode: float,
     t_overhead_per_round: float = 0.0,
     concurrent: bool = True,
+    free_from_token0: bool = False,
 ) -> dict:
     """The two-phase decoder's time with every cost the live decoder pays (methods §4).
 
@@ -149,6 +150,13 @@ def honest_two_phase(
     reads the draft model's state for every position, so the draft VLM must keep up: it makes
     one state per `t_egpt_decode`; a round that consumes τ positions lasts at least τ·t_egpt_decode.
     With `concurrent=False` (one core) the draft's work adds to the target's instead.
+    `free_from_token0`: `free_tokens` is the run of matching candidates counted from t = 0, as
+    `metrics.prefill_free_tokens` and the seeds' proxy count it (its first match only confirms the
+    prefill's token 0), instead of the candidates accepted beyond token 0: the phase-1 verify then
+    yields `free_tokens` tokens besides token 0 (k − 1 accepted and the bonus), which holds in the
+    mean too; a run of 0, where the live decoder skips phase 1, leaves N − 1 tokens as well (its
+    phase-1 verify is still charged). With `free_tokens=0` and `t_verify_phase1=0` this is a decoder
+    without phase 1.
     Returns the two times, the speedup and each term.
     """
     for name, value in {
@@ -162,7 +170,8 @@ def honest_two_phase(
     if not tau >= 1:
         raise ValueError(f"tau must be >= 1 (a round always yields the target's own token), got {tau}")
     t_base = t_vl_prefill + (n_tokens - 1) * t_vl_decode
-    remaining = max(n_tokens - 1 - (1 + free_tokens), 0.0)
+    beyond_token0 = free_tokens if free_from_token0 else 1 + free_tokens  # what the phase-1 verify yields
+    remaining = max(n_tokens - 1 - beyond_token0, 0.0)
     rounds = remaining / tau
     round_target = t_verify + gamma * t_head + t_overhead_per_round
     draft_total = t_egpt_prefill + n_tokens * t_egpt_decode

@@ -278,12 +278,16 @@ class CostInputs:
             t_egpt_prefill=self.t_egpt_prefill)
 
     def honest(self, *, n_tokens: float, free_tokens: float, tau: float, gamma: int, head: str,
-               draft_bound: bool, concurrent: bool = True, beside: str = "none") -> dict:
+               draft_bound: bool, concurrent: bool = True, beside: str = "none", phase1: bool = True,
+               free_from_token0: bool = False) -> dict:
         """The honest model (`costmodel.honest_two_phase_beside`) with these constants.
 
         `draft_bound`: charge the draft VLM's decode step (L5F waits for its states); `beside`: which
         of the target's calls run beside the draft VLM, at the slower cost measured so: "none",
-        "prefill" (the draft stops when the target's prefill ends) or "all"."""
+        "prefill" (the draft stops when the target's prefill ends) or "all". `phase1=False`: a decoder
+        without phase 1 (B1 or L5F alone): no phase-1 verify is charged and `free_tokens` must be 0,
+        with the tokens counted as `free_from_token0` counts them (the prefill's token 0, then rounds);
+        `free_from_token0`: see `costmodel.honest_two_phase`."""
         from xsd import costmodel
 
         if beside not in ("none", "prefill", "all"):
@@ -291,11 +295,14 @@ class CostInputs:
         if beside != "none" and self.beside_draft is None:
             raise ValueError(f"the target's costs beside the draft VLM were not measured "
                              f"({self.sources['verify forwards']}); they come from a costs file")
+        if not phase1 and free_tokens:
+            raise ValueError(f"a decoder without phase 1 has no free tokens, got {free_tokens}")
         verify = self.verify(gamma + 1, beside=beside == "all")
         return costmodel.honest_two_phase_beside(
             n_tokens=n_tokens, free_tokens=free_tokens, tau=tau, gamma=gamma,
             t_vl_prefill=self.t_vl_prefill, t_vl_decode=self.t_vl_decode,
-            t_verify_phase1=verify, t_verify=verify, t_head=self.t_head[head],
+            t_verify_phase1=verify if phase1 else 0.0, t_verify=verify,
+            free_from_token0=free_from_token0 or not phase1, t_head=self.t_head[head],
             t_egpt_prefill=self.t_egpt_prefill, t_egpt_decode=self.t_egpt_decode if draft_bound else 0.0,
             concurrent=concurrent,
             t_vl_prefill_sd=self.beside_draft["prefill_s"] if beside != "none" else None)
