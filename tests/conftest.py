@@ -20,6 +20,30 @@ def run_xsd():
 
 
 @pytest.fixture(scope="session")
+def tiny_shapes_file(tmp_path_factory):
+    """The shapes profile with tiny sizes (the same sections, so the same code path: random
+    weights, padded prompts, costs only), and a private data root: (profile path, data root)."""
+    import yaml
+
+    from xsd.config import load_profile
+
+    root = tmp_path_factory.mktemp("shapes")
+    data = yaml.safe_load(Path(load_profile("shapes").source).read_text())
+    data["name"] = "tinyshapes"
+    models = data["models"]
+    models.update(image_size=56, vocab_size=2000)
+    models["draft_tower"] = models["target_tower"] = {
+        "hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64, "patch_size": 14}
+    models["llm"] = {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "intermediate_size": 128,
+                     "max_positions": 512}
+    models["random_weights"]["dtype"] = "float32"
+    data["extract"]["max_new_tokens"] = 12
+    path = root / "tinyshapes.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path, root / "data"
+
+
+@pytest.fixture(scope="session")
 def smoke_data(tmp_path_factory):
     """A smoke world and trained smoke models in a private data root (built once per session).
 

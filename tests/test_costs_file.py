@@ -5,7 +5,6 @@ import re
 
 import nbformat
 import pytest
-import yaml
 
 from xsd import costmodel
 from xsd.costs_file import CostsFileError, cost_inputs, load_costs, load_stages, prefill_window, stages_c, where
@@ -228,30 +227,9 @@ def test_the_honest_model_charges_no_phase_1_where_there_is_none():
 
 # -- the files the commands write, and a study that reads them --------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny_shapes(tmp_path_factory):
-    """The shapes profile with tiny sizes (as in test_device_and_shapes), in a private data root."""
-    from xsd.config import load_profile
-
-    root = tmp_path_factory.mktemp("shapes")
-    data = yaml.safe_load(open(load_profile("shapes").source).read())
-    data["name"] = "tinyshapes"
-    models = data["models"]
-    models.update(image_size=56, vocab_size=2000)
-    models["draft_tower"] = models["target_tower"] = {
-        "hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64, "patch_size": 14}
-    models["llm"] = {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "intermediate_size": 128,
-                     "max_positions": 512}
-    models["random_weights"]["dtype"] = "float32"
-    data["extract"]["max_new_tokens"] = 12
-    path = root / "tinyshapes.yaml"
-    path.write_text(yaml.safe_dump(data))
-    yield path, root / "data"
-
-
 @pytest.mark.slow
-def test_the_files_the_bench_commands_write_load(tiny_shapes, run_xsd, tmp_path):
-    profile, data_root = tiny_shapes
+def test_the_files_the_bench_commands_write_load(tiny_shapes_file, run_xsd, tmp_path):
+    profile, data_root = tiny_shapes_file
     env = {"XSD_DATA_ROOT": str(data_root)}
     stages, costs = tmp_path / "stages.json", tmp_path / "costs.json"
     done = run_xsd("bench", "stages", "--profile", profile, "--device", "cpu", "--prompt-tokens", "300", "80",

@@ -7,7 +7,6 @@ import json
 
 import pytest
 import torch
-import yaml
 
 from xsd import paths
 from xsd.config import load_profile
@@ -43,25 +42,6 @@ def test_a_device_that_is_not_there_is_a_clear_usage_error(run_xsd):
     done = run_xsd("bench", "stages", "--profile", "smoke", "--device", "cuda")
     assert done.returncode == 2
     assert "no CUDA device" in done.stderr and "Traceback" not in done.stderr
-
-
-@pytest.fixture(scope="module")
-def tiny_shapes_file(tmp_path_factory):
-    """The shapes profile with tiny sizes (same sections, same code path) and a private data root."""
-    root = tmp_path_factory.mktemp("shapes")
-    data = yaml.safe_load(open(load_profile("shapes").source).read())
-    data["name"] = "tinyshapes"
-    models = data["models"]
-    models.update(image_size=56, vocab_size=2000)
-    models["draft_tower"] = models["target_tower"] = {
-        "hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64, "patch_size": 14}
-    models["llm"] = {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "intermediate_size": 128,
-                     "max_positions": 512}
-    models["random_weights"]["dtype"] = "float32"
-    data["extract"]["max_new_tokens"] = 12
-    path = root / "tinyshapes.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path, root / "data"
 
 
 @pytest.fixture
