@@ -37,7 +37,7 @@
 # also emits the target's own token, so the next window starts a + 1 positions later. The mean
 # over those windows is what a decoder experiences along the whole answer.
 #
-# All numbers are measured on the profile's world by `xsd.adapter_eval`; the first run on a fresh
+# All numbers are measured on the profile's world by `xsd.studies.feature_adapters`; the first run on a fresh
 # machine extracts the stores and trains the adapters (each step resumable), later runs read
 # cached results.
 
@@ -51,13 +51,17 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from transformers.utils import logging as hf_logging
 
-from xsd import adapter_eval, adapters, plotting, readings, seeds
+from xsd import adapters, plotting, readings, seeds
 from xsd.adapters import ADAPTERS, NEXT_STATE, PER_POSITION
+from xsd.config import load_profile
+from xsd.studies import feature_adapters as adapter_eval
+from xsd.studies import training_memory
 
 plotting.use_style()
 world = f"{profile} world"  # the world every number below was measured on
 hf_logging.disable_progress_bar()  # model-loading bars would drown the outputs
-results = adapter_eval.evaluate_profile(profile)
+settings = load_profile(profile)
+results = adapter_eval.evaluate_profile(settings)
 by_name = {r["adapter"]: r for r in results}
 print(f"profile: {profile} ({world}); test samples: {results[0]['samples']}; γ = {adapter_eval.GAMMA}")
 
@@ -71,7 +75,7 @@ print(f"profile: {profile} ({world}); test samples: {results[0]['samples']}; γ 
 # %%
 fig, axes = plt.subplots(2, 4, figsize=(14, 6), sharex=False)
 for ax, name in zip(axes.flat, ADAPTERS):
-    curve = pd.DataFrame(adapter_eval.training_curves(profile, name))
+    curve = pd.DataFrame(adapter_eval.training_curves(settings, name))
     ax.plot(curve["epoch"], curve["train_loss"], label="train")
     ax.plot(curve["epoch"], curve["val_loss"], label="validation")
     ax.axvline(by_name[name]["best_epoch"], color=plotting.SEEDS_COLOUR, ls=":", lw=1)
@@ -161,7 +165,7 @@ print("L5F vs B1, free-running per round: "
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: extraction throughput measured in this run
-extraction = pd.DataFrame(adapter_eval.extraction_benchmark(profile)).set_index("split")
+extraction = pd.DataFrame(adapter_eval.extraction_benchmark(settings)).set_index("split")
 extraction["kB per sample"] = extraction["bytes_per_sample"] / 1e3
 print("seeds: 1.6 MB per sample (H = 4096, 50 tokens, both streams); half precision at that shape is "
       f"{2 * 50 * 4096 * 2 / 1e6:.2f} MB")
@@ -174,7 +178,7 @@ pd.DataFrame([{"adapter": r["adapter"], "params": r["params"], "epochs": r["epoc
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: memory and time measured in this run
-memory = pd.DataFrame(adapter_eval.memory_benchmark(profile, shards=memory_shards)).set_index("shards")
+memory = pd.DataFrame(training_memory.memory_benchmark(settings, shards=memory_shards)).set_index("shards")
 growth = memory["peak_rss_mb"].iloc[-1] - memory["peak_rss_mb"].iloc[0]
 print(f"peak RSS grows by {growth:.0f} MB while the store grows by "
       f"{memory['store_mb'].iloc[-1] - memory['store_mb'].iloc[0]:.0f} MB (half precision on disk)")

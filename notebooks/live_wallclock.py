@@ -50,15 +50,17 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from xsd import costmodel, plotting, readings, results, seeds
+from xsd import costmodel, plotting, readings, seeds
+from xsd.studies import live_wallclock, stage_timings
 from xsd.config import load_profile
-from xsd.costs_file import cost_inputs, load_costs, load_stages, machine_label, method_charges, where
-from xsd.decode.bench import LONG_ANSWERS, loop_cost, loop_head_cost
+from xsd.studies.costs_file import cost_inputs, load_costs, load_stages, machine_label, method_charges, where
+from xsd.studies.call_costs import loop_cost, loop_head_cost
+from xsd.studies.live_wallclock import LONG_ANSWERS
 
 plotting.use_style()
 world = f"{profile} world"  # the world every number below was measured on
 settings = load_profile(profile)
-bench = results.decode_benchmark(settings, n=n_samples, gammas=gammas, policies=policies)
+bench = live_wallclock.decode_benchmark(settings, n=n_samples, gammas=gammas, policies=policies)
 print(f"profile {bench['profile']}: {bench['n_samples']} test samples, γ ∈ {bench['gammas']}, "
       f"policies {bench['policies']}, up to {bench['max_new_tokens']} new tokens, threads {bench['threads']}, "
       f"phase-1 adapter {bench['prefill_adapter']}")
@@ -229,7 +231,7 @@ by_policy = [{"method": name.split()[0], "policy": m["policy"], "speedup vs ar":
 policy_table = pd.DataFrame(by_policy)
 display(policy_table.pivot(index="method", columns="policy", values=["speedup vs ar", "τ", "wait ms / sample"])
         if len(by_policy) else policy_table)
-timings = results.stage_timings(settings)
+timings = stage_timings.stage_timings(settings)
 if len(by_policy):
     text = [f"Measured on the stage benchmark, {readings.c_phrase(timings['c'])}."]
     for policy in ("wait", "pause-verify"):  # the policies that block on a missing state
@@ -323,7 +325,7 @@ def answer_tokens(run):
 
 long = None
 if long_answer_samples > 0:
-    long = results.decode_benchmark(settings, n=long_answer_samples, gammas=gammas, policies=policies,
+    long = live_wallclock.decode_benchmark(settings, n=long_answer_samples, gammas=gammas, policies=policies,
                                     qtypes=LONG_ANSWERS)
     for title, run in (("every question type", bench), (f"{', '.join(LONG_ANSWERS)} only", long)):
         print(f"{title}: {run['n_samples']} samples, {answer_tokens(run):.1f} target tokens per answer, "

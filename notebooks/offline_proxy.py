@@ -43,10 +43,12 @@ stages_file = ""  # a stages file (`xsd bench stages --json`): the draft's prefi
 # %%
 import pandas as pd
 
-from xsd import adapter_eval, costmodel, plotting, readings, results, seeds
+from xsd import costmodel, plotting, readings, seeds
+from xsd.studies import feature_adapters as adapter_eval
+from xsd.studies import live_wallclock, stage_timings
 from xsd.adapters import PER_POSITION
 from xsd.config import load_profile
-from xsd.costs_file import cost_inputs, load_costs, load_stages, machine_label
+from xsd.studies.costs_file import cost_inputs, load_costs, load_stages, machine_label
 from xsd.extract import open_store
 
 plotting.quiet_libraries()
@@ -98,12 +100,12 @@ readings.show(text + ".")
 # nbval ignores this cell's output: the cost constants are timings measured in this run
 costs_data = load_costs(costs_file) if costs_file else None
 stages_data = load_stages(stages_file) if stages_file else None
-timings = results.stage_timings(settings) if stages_data is None else None
+timings = stage_timings.stage_timings(settings) if stages_data is None else None
 evaluated = {row["adapter"]: row for row in adapter_eval.evaluate_profile(settings)}
 # a metric with nothing to measure (e.g. answers too short for one window) is NaN; count it as 0
 evaluated = {name: {k: (0.0 if isinstance(v, float) and v != v else v) for k, v in row.items()}
              for name, row in evaluated.items()}
-bench = results.decode_benchmark(settings) if costs_data is None else None
+bench = live_wallclock.decode_benchmark(settings) if costs_data is None else None
 mini_measured_on = next((r.get("measured_on") for r in (bench, timings) if r and r.get("measured_on")), None)
 inputs = cost_inputs(costs_data, stages_data, fallback_costs=bench["costs"] if bench else None,
                      fallback_stages=timings, fallback_label=machine_label(mini_measured_on, profile))

@@ -45,7 +45,7 @@ import pandas as pd
 
 from xsd import costmodel, plotting, readings, seeds
 from xsd.config import load_profile
-from xsd.costs_file import load_stages, prefill_window, stages_c
+from xsd.studies.costs_file import load_stages, prefill_window, stages_c
 
 plotting.use_style()
 settings = load_profile(profile)

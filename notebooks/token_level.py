@@ -26,7 +26,7 @@
 # 3. **what classic speculative decoding makes of those rates** at the speed ratio
 #    c = T_draft / T_target *measured* on this profile's two models.
 #
-# Every number comes from `xsd.token_level`; the seeds' figures (sd_pipeline_c_analysis.md §2)
+# Every number comes from `xsd.studies.token_level`; the seeds' figures (sd_pipeline_c_analysis.md §2)
 # stand beside the mini-world measurements, which are never tuned to match them. The first run
 # on a fresh machine builds what it needs (world, models, hidden-state stores, the TokenAdapter);
 # later runs read the cached results.
@@ -41,12 +41,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from transformers.utils import logging as hf_logging
 
-from xsd import plotting, readings, results, seeds, token_level
+from xsd import plotting, readings, seeds
+from xsd.config import load_profile
+from xsd.studies import stage_timings, token_level
 
 plotting.use_style()
 world = f"{profile} world"  # the world every number below was measured on
 hf_logging.disable_progress_bar()  # model-loading bars would drown the outputs
-study = token_level.token_level_study(profile)
+study = token_level.token_level_study(load_profile(profile))
 settings = study["settings"]
 print(f"profile: {study['profile']} ({world})")
 print(f"TokenAdapter: {settings['layers']} layers, width {settings['width']}, {settings['heads']} heads, "
@@ -117,7 +119,7 @@ print("figure:", plotting.save(fig, "token_level_training"))
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: stage timings measured in this run
-timings = results.stage_timings(profile)
+timings = stage_timings.stage_timings(load_profile(profile))
 measured_c = timings["c"]
 stage = seeds.STAGE_TIMING["decode_per_token"]
 pd.DataFrame([

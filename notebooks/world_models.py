@@ -34,7 +34,8 @@ choice_limit = 40  # questions per type, split and model in the fact-choice tabl
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from xsd import plotting, readings, results, seeds
+from xsd import plotting, readings, seeds
+from xsd.studies import stage_timings, world_models
 from xsd.config import load_profile
 from xsd.pipeline import ensure_world
 from xsd.world.dataset import WorldDataset, load_clip
@@ -137,7 +138,7 @@ print("size on disk (MB):", {k: round(v / 1e6, 1) for k, v in sizes.items()})
 # plausible-sounding noise would make every later number meaningless, so this table comes first.
 
 # %%
-accuracy = results.model_accuracy(settings, limit=accuracy_limit or None)
+accuracy = world_models.model_accuracy(settings, limit=accuracy_limit or None)
 table = pd.DataFrame({side: {q: v["accuracy"] for q, v in accuracy[side]["per_qtype"].items()}
                       for side in ("draft", "target")})
 table.loc["mean (all graded answers)"] = [accuracy["draft"]["mean"], accuracy["target"]["mean"]]
@@ -156,7 +157,7 @@ for side, goal in goals.items():
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: training times and peak memory measured when the models were trained
-report = results.training_report(settings)
+report = world_models.training_report(settings)
 if report is None:
     print(f"profile {profile}: pretrained models, nothing trained here")
 else:
@@ -186,7 +187,7 @@ if report is not None:
 # Reading or remembering? A generated answer fails as soon as it names the wrong class, so the
 # accuracy above mixes two skills. Here each model is instead shown its own reference answer with
 # the fact filled in by every possible value ("The car is red.", "The car is blue.", ...) and
-# chooses the one it finds likeliest (`xsd.models.fact_choice`). It needs to name nothing, only to
+# chooses the one it finds likeliest (`xsd.studies.fact_choice`). It needs to name nothing, only to
 # know the fact. On clips it was tuned on (train) against clips it never saw (test): a model that
 # reads the visual tokens chooses equally well on both; one that memorised its training clips
 # chooses better on those. Chance is one over the number of values. Stage C can also tune on fresh
@@ -195,7 +196,7 @@ if report is not None:
 # and with three times the tuning steps.
 
 # %%
-choice = results.fact_choice(settings, limit=choice_limit or None)
+choice = world_models.fact_choice(settings, limit=choice_limit or None)
 rows = [{"model": side, "question": qtype, "train": choice[side]["train"][qtype]["accuracy"],
          "test": choice[side]["test"][qtype]["accuracy"], "chance": scores["chance"], "n (test)": scores["n"]}
         for side in ("draft", "target") for qtype, scores in choice[side]["test"].items()]
@@ -262,7 +263,7 @@ readings.show("**Reading the fact choice.**", "\n".join(lines), caution)
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: stage timings measured in this run
-timings = results.stage_timings(settings, repeats=timing_repeats)
+timings = stage_timings.stage_timings(settings, repeats=timing_repeats)
 reported = seeds.STAGE_TIMING
 rows = []
 for stage, key in (("vision", "vision"), ("projector", "projector"), ("LLM prefill", "prefill"),

@@ -4,9 +4,12 @@ import pytest
 import torch
 from torch import nn
 
-from xsd import adapter_eval, metrics
-from xsd.adapters import KVCache, create_adapter
+from xsd import metrics
+from xsd.adapters import KVCache, NextStateHead, create_adapter
+from xsd.studies import adapter_scores, feature_adapters, training_memory
+from xsd.train_adapters import head_inputs
 from xsd.config import AdaptersConfig
+from xsd.locations import Locations
 from xsd.store import HiddenStateStore, Record, StoreWriter, collate
 
 VOCAB = 16
@@ -42,6 +45,7 @@ class FragileHead(nn.Module):
     that mark as a strong vote for token VOCAB − 1: fine teacher-forced, wrong once it reads itself."""
 
     name, streams, causal = "B1", ("vl",), True
+    inputs = NextStateHead.inputs
 
     def forward(self, h_vl, cache: KVCache | None = None):
         out = torch.cat([rotate(h_vl), torch.full_like(h_vl[..., :1], 5.0)], dim=-1)
@@ -54,6 +58,7 @@ class PositionHead(nn.Module):
     teacher-forced and free-running drafting must agree."""
 
     name, streams, causal = "B1", ("vl",), True
+    inputs = NextStateHead.inputs
 
     def forward(self, h_vl, cache: KVCache | None = None):
         batch, length, _ = h_vl.shape
@@ -65,10 +70,10 @@ class PositionHead(nn.Module):
         return one_hot(nxt)[None].expand(batch, -1, -1).clone(), None
 
 
-def teacher_forced_streaks(head, name, batch, head_lm, gamma=5):
-    inputs, _ = adapter_eval.head_inputs(name, batch)
-    correct = adapter_eval.teacher_forced_correct(head(*inputs)[0], batch, head_lm)
-    return metrics.window_streaks(correct, adapter_eval.shifted_validity(name, batch), gamma)
+def teacher_forced_streaks(head, batch, head_lm, gamma=5):
+    inputs, _ = head_inputs(head, batch)
+    correct = adapter_scores.teacher_forced_correct(head(*inputs)[0], batch, head_lm)
+    return metrics.window_streaks(correct, adapter_scores.shifted_validity(head, batch), gamma)
 
 
 # -- the SD-round chain ---------------------------------------------------------------------------
@@ -85,7 +90,7 @@ def test_sd_round_starts_follow_accepted_runs():
 
 def test_window_values_report_the_first_window_and_every_round():
     streaks = torch.tensor([[2, 0, 1, 0, 3, 0, 0]])
-    first, rounds = adapter_eval.window_values(streaks, torch.ones(1, 7, dtype=torch.bool))
+    first, rounds = adapter_scores.window_values(streaks, torch.ones(1, 7, dtype=torch.bool))
     assert first.tolist() == [2.0]
     assert sorted(rounds.tolist()) == [0.0, 2.0, 3.0]
 
@@ -95,8 +100,8 @@ def test_window_values_report_the_first_window_and_every_round():
 def test_free_running_differs_when_the_head_cannot_read_its_own_predictions():
     batch, _ = counting_batch()
     head = FragileHead()
-    forced = teacher_forced_streaks(head, "B1", batch, lm_head())
-    free = adapter_eval.free_running_streaks(head, "B1", batch, lm_head())
+    forced = teacher_forced_streaks(head, batch, lm_head())
+    free = adapter_scores.free_running_streaks(head, batch, lm_head())
     # teacher-forced: every draft right, so a window runs to γ or to the answer's end
     assert forced[0].tolist() == [5, 5, 5, 5, 5, 4, 3, 2, 1]
     assert forced[1, :6].tolist() == [5, 5, 4, 3, 2, 1]
@@ -108,8 +113,8 @@ def test_free_running_differs_when_the_head_cannot_read_its_own_predictions():
 def test_free_running_agrees_when_the_head_ignores_its_inputs():
     batch, _ = counting_batch()
     head = PositionHead()
-    forced = teacher_forced_streaks(head, "B1", batch, lm_head())
-    free = adapter_eval.free_running_streaks(head, "B1", batch, lm_head())
+    forced = teacher_forced_streaks(head, batch, lm_head())
+    free = adapter_scores.free_running_streaks(head, batch, lm_head())
     assert torch.equal(forced, free)
     assert forced[0, :4].tolist() == [2, 1, 0, 2]  # misses at positions 2, 5, 8
 
@@ -134,8 +139,8 @@ def test_l5_reads_no_target_state_so_both_ways_agree():
     torch.manual_seed(0)
     head = create_adapter("L5", 32, heads=2).eval()
     batch, lm = _records_from_head_predictions(head, "L5")
-    forced = teacher_forced_streaks(head, "L5", batch, lm)
-    free = adapter_eval.free_running_streaks(head, "L5", batch, lm)
+    forced = teacher_forced_streaks(head, batch, lm)
+    free = adapter_scores.free_running_streaks(head, batch, lm)
     assert torch.equal(forced, free)
     assert forced[2, :3].tolist() == [5, 5, 5]
 
@@ -145,17 +150,17 @@ def test_free_running_with_the_cache_equals_recomputing_every_prefix(name):
     torch.manual_seed(1)
     head = create_adapter(name, 32, heads=2).eval()
     batch, lm = _records_from_head_predictions(head, name)
-    free = adapter_eval.free_running_streaks(head, name, batch, lm, gamma=4)
+    free = adapter_scores.free_running_streaks(head, batch, lm, gamma=4)
     assert torch.equal(free, _free_running_without_cache(head, name, batch, lm, gamma=4))
-    forced = teacher_forced_streaks(head, name, batch, lm, gamma=4)
-    valid = adapter_eval.shifted_validity(name, batch)
+    forced = teacher_forced_streaks(head, batch, lm, gamma=4)
+    valid = adapter_scores.shifted_validity(head, batch)
     assert (forced[valid] >= 1).all()  # tokens came from teacher-forced drafts
     assert (free <= forced).all() and not torch.equal(free, forced)
 
 
 @torch.no_grad()
 def _free_running_without_cache(head, name, batch, lm, gamma):
-    valid = adapter_eval.shifted_validity(name, batch)
+    valid = adapter_scores.shifted_validity(head, batch)
     streaks = torch.zeros_like(valid, dtype=torch.long)
     for b in range(valid.shape[0]):
         for start in range(valid.shape[1]):
@@ -179,17 +184,17 @@ def test_l5f_and_b1_are_scored_on_the_same_positions_when_the_drafts_answer_ends
     torch.manual_seed(4)
     weights = {}
     for name in ("L5", "B1", "L5F"):
-        pooled = adapter_eval.Pooled()
-        adapter_eval.evaluate_head(create_adapter(name, 32, heads=2).eval(), name, batch, lm, pooled)
+        pooled = adapter_scores.Pooled()
+        adapter_scores.evaluate_head(create_adapter(name, 32, heads=2).eval(), batch, lm, pooled)
         weights[name] = pooled.weights
     assert weights["L5F"] == weights["B1"] == weights["L5"]
     assert weights["B1"]["shifted_top1"] == 7 + 5  # every pair (t, t + 1) of the target's answers
     assert weights["B1"]["same_pos_top1"] == 8 + 6
     # free-running, L5F reads zero rows past the draft's answer, whatever the batch holds there
     head = create_adapter("L5F", 32, heads=2).eval()
-    zeros = adapter_eval.free_running_streaks(head, "L5F", batch, lm)
+    zeros = adapter_scores.free_running_streaks(head, batch, lm)
     batch.h_egpt[~batch.mask_egpt] = 7.0
-    assert torch.equal(adapter_eval.free_running_streaks(head, "L5F", batch, lm), zeros)
+    assert torch.equal(adapter_scores.free_running_streaks(head, batch, lm), zeros)
 
 
 # -- whole-store evaluation -----------------------------------------------------------------------
@@ -213,7 +218,7 @@ def identity_l1(hidden: int):
 def test_a_perfect_per_position_adapter_scores_perfectly(tmp_path):
     _, records = counting_batch(lengths=(10, 4, 9))
     store = write_store(tmp_path / "store", records)
-    result = adapter_eval.evaluate_adapter(identity_l1(HIDDEN), "L1", store, lm_head(), batch_size=2)
+    result = adapter_scores.evaluate_adapter(identity_l1(HIDDEN), "L1", store, lm_head(), batch_size=2)
     assert result["cos_mean"] == pytest.approx(1.0) and result["cos_std"] == pytest.approx(0.0, abs=1e-3)
     assert result["accept@0.95"] == 1.0 and result["same_pos_top1"] == 1.0
     assert result["prefill_free_tokens"] == pytest.approx((7 + 4 + 7) / 3)
@@ -226,8 +231,8 @@ def test_store_wide_results_do_not_depend_on_the_batch_size(tmp_path):
     records = [Record(f"s{i}", batch.h_egpt[i, :n], batch.h_vl[i, :n], batch.tok_egpt[i, :n], batch.tok_vl[i, :n])
                for i, n in enumerate(batch.mask_vl.sum(1).tolist())]
     store = write_store(tmp_path / "store", records)
-    whole = adapter_eval.evaluate_adapter(head, "L5F", store, lm, batch_size=64)
-    pieces = adapter_eval.evaluate_adapter(head, "L5F", store, lm, batch_size=1)
+    whole = adapter_scores.evaluate_adapter(head, "L5F", store, lm, batch_size=64)
+    pieces = adapter_scores.evaluate_adapter(head, "L5F", store, lm, batch_size=1)
     assert pieces == pytest.approx(whole, abs=1e-6)
     assert whole["teacher_forced_first_window"] == pytest.approx((4 * 5 + 2) / 5)  # the 3-token answer has 2 drafts
     assert whole["free_running_rounds"] <= whole["teacher_forced_rounds"]
@@ -235,7 +240,7 @@ def test_store_wide_results_do_not_depend_on_the_batch_size(tmp_path):
 
 
 def test_an_empty_batch_leaves_the_pooled_means_alone():
-    pooled = adapter_eval.Pooled()
+    pooled = adapter_scores.Pooled()
     pooled.add({"top1": 0.5}, 4)
     pooled.add({"top1": float("nan")}, 0)  # a batch with nothing to average: its mean is NaN
     pooled.add({"top1": 1.0}, 4)
@@ -250,10 +255,10 @@ def test_a_batch_with_nothing_to_draft_does_not_turn_the_store_into_nan(tmp_path
                for i, n in enumerate(batch.mask_vl.sum(1).tolist())]
     store = write_store(tmp_path / "store", records)
     # one sample a batch: the one-token answer's batch has no pair (t, t + 1) to score
-    pieces = adapter_eval.evaluate_adapter(head, "B1", store, lm, batch_size=1)
-    assert pieces["shifted_top1"] == 1.0 and pieces[f"shifted_top{adapter_eval.TOP_K}"] == 1.0
+    pieces = adapter_scores.evaluate_adapter(head, "B1", store, lm, batch_size=1)
+    assert pieces["shifted_top1"] == 1.0 and pieces[f"shifted_top{adapter_scores.TOP_K}"] == 1.0
     assert not any(value != value for value in pieces.values() if isinstance(value, float))
-    assert pieces == pytest.approx(adapter_eval.evaluate_adapter(head, "B1", store, lm, batch_size=64), abs=1e-6)
+    assert pieces == pytest.approx(adapter_scores.evaluate_adapter(head, "B1", store, lm, batch_size=64), abs=1e-6)
 
 
 # -- benchmarks and the profile pipeline ----------------------------------------------------------
@@ -261,8 +266,8 @@ def test_a_batch_with_nothing_to_draft_does_not_turn_the_store_into_nan(tmp_path
 @pytest.mark.slow
 def test_training_memory_does_not_grow_with_the_number_of_shards():
     settings = AdaptersConfig(batch_size=8, threads=1)
-    small = adapter_eval.training_peak_rss("L1", shards=2, shard_size=64, hidden=128, length=32, settings=settings)
-    large = adapter_eval.training_peak_rss("L1", shards=8, shard_size=64, hidden=128, length=32, settings=settings)
+    small = training_memory.training_peak_rss("L1", shards=2, shard_size=64, hidden=128, length=32, settings=settings)
+    large = training_memory.training_peak_rss("L1", shards=8, shard_size=64, hidden=128, length=32, settings=settings)
     assert large["store_mb"] == pytest.approx(4 * small["store_mb"])
     # reading the whole store into memory would add 3 × 2 × store_mb of float32 at least
     assert large["peak_rss_mb"] - small["peak_rss_mb"] < 2 * small["store_mb"]
@@ -270,16 +275,16 @@ def test_training_memory_does_not_grow_with_the_number_of_shards():
 
 @pytest.mark.slow
 def test_a_profile_is_evaluated_from_scratch_and_then_read_from_the_cache(smoke_data):
-    rows = adapter_eval.evaluate_profile(smoke_data, names=("L1", "L5F"))
+    rows = feature_adapters.evaluate_profile(smoke_data, names=("L1", "L5F"))
     assert [r["adapter"] for r in rows] == ["L1", "L5F"]
     assert {"prefill_free_tokens", "same_pos_top1", "cos_std"} <= set(rows[0])
     assert {"free_running_first_window", "teacher_forced_rounds", "shifted_top5"} <= set(rows[1])
-    cached = sorted(adapter_eval.results_dir(smoke_data).glob("L5F-*.json"))
+    cached = sorted(Locations(smoke_data).results("adapter_eval").glob("L5F-*.json"))
 
     def same(a, b):  # smoke answers can be too short for some metrics: NaN, which != itself
         return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
     assert len(cached) == 1 and same(json.loads(cached[0].read_text()), rows[1])
-    assert same(adapter_eval.evaluate_profile_adapter(smoke_data, "L5F"), rows[1])
-    assert len(adapter_eval.training_curves(smoke_data, "L1")) == rows[0]["epochs"]
-    assert adapter_eval.head_token_table(rows).index.tolist() == ["L5F"]
+    assert same(feature_adapters.evaluate_profile_adapter(smoke_data, "L5F"), rows[1])
+    assert len(feature_adapters.training_curves(smoke_data, "L1")) == rows[0]["epochs"]
+    assert feature_adapters.head_token_table(rows).index.tolist() == ["L5F"]

@@ -70,7 +70,7 @@ def test_a_negative_temperature_is_refused_by_the_command_line(run_xsd):
 def test_the_decoder_refuses_the_same_values_for_every_method(method, values, name):
     from xsd.decode.methods import Decoder
 
-    decoder = Decoder(profile=None, pair=None, target=None, heads={}, gamma=values.get("gamma", 3))
+    decoder = Decoder(pair=None, heads={}, gamma=values.get("gamma", 3))
     arguments = {"max_new_tokens": 8, "temperature": 0.0, **values}
     arguments.pop("gamma", None)
     with pytest.raises(ValueError, match=name):
@@ -111,9 +111,9 @@ def test_a_profile_error_is_one_line_and_debug_shows_the_traceback(run_xsd, tmp_
 
 @pytest.mark.parametrize("error, code, label", [
     ("xsd.world.layout.DataError", 1, "data error"), ("xsd.store.StoreError", 1, "store error"),
-    ("xsd.train_adapters.CheckpointError", 1, "checkpoint error"),
+    ("xsd.fit.CheckpointError", 1, "checkpoint error"),
     ("xsd.models.loading.ModelLoadError", 1, "model error"),
-    ("xsd.models.mini_training.ModelsNotTrained", 1, "models not trained"),
+    ("xsd.models.registry.ModelsNotTrained", 1, "models not trained"),
     ("xsd.device.DeviceError", 2, "device error"), ("xsd.config.ProfileError", 2, "profile error"),
 ])
 def test_every_error_raised_on_purpose_reaches_the_user_as_one_line(error, code, label, monkeypatch, capsys):
@@ -125,7 +125,7 @@ def test_every_error_raised_on_purpose_reaches_the_user_as_one_line(error, code,
     def fail(args):
         raise kind("the file x.png is broken")
 
-    monkeypatch.setattr("xsd.profile_cli.show_profile", fail)
+    monkeypatch.setattr("xsd.commands.profile.show_profile", fail)
     assert main(["profile", "--profile", "smoke"]) == code
     assert capsys.readouterr().err == f"xsd: {label}: the file x.png is broken\n"
 
@@ -134,7 +134,7 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
     def fail(args):
         raise KeyError("a bug")
 
-    monkeypatch.setattr("xsd.profile_cli.show_profile", fail)
+    monkeypatch.setattr("xsd.commands.profile.show_profile", fail)
     with pytest.raises(KeyError):
         main(["profile", "--profile", "smoke"])
 
@@ -156,7 +156,6 @@ def world_copy(smoke_data, tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("broken", ["png", "mp4"])
 def test_decode_on_a_corrupt_input_is_one_line_naming_the_file(world_copy, broken, monkeypatch, capsys):
-    from xsd.decode.methods import Decoder
     from xsd.world.dataset import WorldDataset
 
     root, _ = world_copy
@@ -174,7 +173,7 @@ def test_decode_on_a_corrupt_input_is_one_line_naming_the_file(world_copy, broke
         def close(self):
             pass
 
-    monkeypatch.setattr(Decoder, "load", classmethod(lambda cls, *args, **kwargs: Loaded()))
+    monkeypatch.setattr("xsd.pipeline.ensure_decoder", lambda *args, **kwargs: Loaded())
     assert main(["decode", "--profile", "smoke", "--sample", sample.id, "--method", "ar"]) == 1
     error = capsys.readouterr().err
     assert error.startswith(f"xsd: data error: {path}: ") and error.count("\n") == 1
@@ -200,7 +199,8 @@ def _shards(root: Path) -> dict:
 @pytest.mark.slow
 def test_a_repaired_input_is_extracted_on_the_next_run_and_the_rest_stays(world_copy, run_xsd, smoke_data,
                                                                           monkeypatch):
-    from xsd.extract import MANIFEST, chosen_samples, extract, open_store, store_dir
+    from xsd.extract import MANIFEST, chosen_samples, extract, open_store
+    from xsd.locations import Locations
     from xsd.world.dataset import WorldDataset
 
     root, env = world_copy
@@ -216,7 +216,7 @@ def test_a_repaired_input_is_extracted_on_the_next_run_and_the_rest_stays(world_
     command = ("extract", "--profile", "smoke", "--split", "train")
 
     first = run_xsd(*command, env=env)
-    store = store_dir(smoke_data, "train")
+    store = Locations(smoke_data).store("train")
     assert first.returncode == 1, first.stderr[-2000:]
     n = len(failing)
     assert f"{n} sample(s) could not be extracted" in first.stderr
@@ -249,7 +249,7 @@ def test_a_repaired_input_is_extracted_on_the_next_run_and_the_rest_stays(world_
     # the repaired store is the one an intact input gives in the first place
     monkeypatch.setenv("XSD_CACHE", str(Path(env["XSD_CACHE"]).parent / "clean"))
     extract(smoke_data, "train", progress=False)
-    clean = store_dir(smoke_data, "train")
+    clean = Locations(smoke_data).store("train")
     assert json.loads((clean / "index.json").read_text()) == json.loads((store / "index.json").read_text())
     assert {name: data for name, (data, _) in _shards(clean).items()} == \
         {name: data for name, (data, _) in after.items()}
@@ -418,19 +418,19 @@ def test_a_sound_recording_root_passes(recording_root):
 def test_a_moved_cache_keeps_its_adapters(tmp_path, monkeypatch):
     from xsd import pipeline
     from xsd.adapters import ADAPTERS
-    from xsd.extract import REPORT, store_dir
-    from xsd.train_adapters import adapter_dir
+    from xsd.extract import REPORT
+    from xsd.locations import Locations
 
     profile = load_profile("smoke")
     monkeypatch.setenv("XSD_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.setenv("XSD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("XSD_MODELS", str(tmp_path / "models"))   # the adapters stay; their stores move
     for split in ("train", "test"):   # what ensure_stores and ensure_adapters take for done
-        paths.ensure(store_dir(profile, split))
-        (store_dir(profile, split) / REPORT).write_text("{}")
+        paths.ensure(Locations(profile).store(split))
+        (Locations(profile).store(split) / REPORT).write_text("{}")
     for name in ADAPTERS:
-        paths.ensure(adapter_dir(profile, name))
-        (adapter_dir(profile, name) / "result.json").write_text("{}")
+        paths.ensure(Locations(profile).adapter(name))
+        (Locations(profile).adapter(name) / "result.json").write_text("{}")
 
     shutil.move(tmp_path / "cache", tmp_path / "moved")
     monkeypatch.setenv("XSD_CACHE", str(tmp_path / "moved"))
@@ -445,16 +445,18 @@ def test_a_moved_cache_keeps_its_adapters(tmp_path, monkeypatch):
 
 
 def test_the_decode_benchmark_key_survives_a_moved_cache(tmp_path, monkeypatch):
-    from xsd import results
+    from xsd.studies import live_wallclock
 
     keys = []
     monkeypatch.setattr("xsd.pipeline.ensure_adapters", lambda *args, **kwargs: None)
-    monkeypatch.setattr(results, "cached_json", lambda profile, name, key, compute, refresh: keys.append(key))
     for where in ("one", "two"):
-        monkeypatch.setenv("XSD_CACHE", str(tmp_path / where / "cache"))
+        cache = tmp_path / where / "cache"
+        monkeypatch.setenv("XSD_CACHE", str(cache))
         monkeypatch.setenv("XSD_MODELS", str(tmp_path / where / "models"))
-        results.decode_benchmark("smoke")
-    assert keys[0] == keys[1] and str(tmp_path) not in json.dumps(keys[0], default=str)
+        monkeypatch.setattr(live_wallclock, "cached_json",
+                            lambda path, compute, refresh, cache=cache: keys.append(path.relative_to(cache)))
+        live_wallclock.decode_benchmark(load_profile("smoke"))
+    assert keys[0] == keys[1] and keys[0].name.startswith("decode_benchmark-")
 
 
 def test_a_questions_entry_without_a_field_is_a_data_error_naming_the_file_and_entry(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""Stages and costs files from any machine, read back into the studies (xsd.costs_file)."""
+"""Stages and costs files from any machine, read back into the studies (xsd.studies.costs_file)."""
 import json
 import os
 import re
@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from xsd import costmodel
-from xsd.costs_file import CostsFileError, cost_inputs, load_costs, load_stages, prefill_window, stages_c, where
+from xsd.studies.costs_file import CostsFileError, cost_inputs, load_costs, load_stages, prefill_window, stages_c, where
 
 GPU = {"device": "cuda:0", "device_name": "Test GPU 9000", "torch": "2.13.0", "transformers": "5.25.0",
        "torch_threads": 1, "dtype": "bfloat16", "threads": {"torch": 1}}

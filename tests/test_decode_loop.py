@@ -309,7 +309,7 @@ def test_an_event_feed_waits_for_a_late_row_or_degrades_to_zeros():
 
 
 def test_target_slowdown_compares_measured_calls_with_their_isolated_costs():
-    from xsd.decode.bench import target_slowdown
+    from xsd.studies.live_wallclock import target_slowdown
 
     costs = {"prefill_s": 0.05, "verify_s": {"1": 0.01, "2": 0.012, "3": 0.015}}
     # two samples: prefill ran 1.5× its cost alone; rounds proposing 2, 2 and 0 drafts (k = 3, 3, 1),
@@ -322,7 +322,7 @@ def test_target_slowdown_compares_measured_calls_with_their_isolated_costs():
 
 
 def test_share_of_ceiling_is_measured_against_the_loop_without_drafts():
-    from xsd.decode.bench import summarise
+    from xsd.studies.live_wallclock import summarise
 
     costs = {"prefill_s": 0.05, "decode_s": 0.01, "verify_s": {"1": 0.01, "2": 0.012, "3": 0.015},
              "head_step_s": {"B1": 0.001}}
@@ -360,7 +360,7 @@ def test_share_of_ceiling_is_measured_against_the_loop_without_drafts():
 def test_every_decode_phase_speedup_compares_the_same_span():
     """ar and b1 take the same time from the prefill's logits to the last token, so every
     decode-phase speedup is 1, however differently their input building and prefill went."""
-    from xsd.decode.bench import summarise
+    from xsd.studies.live_wallclock import summarise
 
     costs = {"prefill_s": 0.05, "decode_s": 0.01, "verify_s": {"1": 0.01, "2": 0.012, "3": 0.015},
              "head_step_s": {"B1": 0.001}}
@@ -386,7 +386,7 @@ def test_every_decode_phase_speedup_compares_the_same_span():
 
 
 def test_in_loop_costs_come_from_the_rounds_of_methods_without_a_draft_process():
-    from xsd.decode.bench import in_loop_costs, loop_head_cost
+    from xsd.studies.call_costs import in_loop_costs, loop_head_cost
 
     def run(method, proposed, seconds, policy=None, head=None):
         stats = {"proposed_per_round": proposed, "verify_s_per_round": seconds}
@@ -412,7 +412,7 @@ def test_in_loop_costs_come_from_the_rounds_of_methods_without_a_draft_process()
 def test_benchmark_samples_keep_only_the_asked_question_types():
     from types import SimpleNamespace
 
-    from xsd.decode.bench import benchmark_samples
+    from xsd.studies.benchmark_inputs import benchmark_samples
 
     samples = [SimpleNamespace(id=f"s{i}", qtype=("describe", "count", "colour")[i % 3]) for i in range(30)]
     dataset = SimpleNamespace(samples=samples)

@@ -94,21 +94,21 @@ def test_prefill_only_stops_the_draft_once_phase_one_is_taken(random_pair):
 
 @pytest.mark.slow
 def test_every_method_matches_ar_on_the_smoke_profile(smoke_data):
-    from xsd.decode.methods import METHODS, NEEDS_WORKER, POLICIES, Decoder
-    from xsd.pipeline import ensure_world
+    from xsd.names import METHODS, NEEDS_WORKER, POLICIES
+    from xsd.pipeline import ensure_decoder, ensure_world
+    from xsd.studies.feature_adapters import best_prefill_adapter
     from xsd.world.dataset import WorldDataset
 
     dataset = WorldDataset(ensure_world(smoke_data), "test")
-    decoder = Decoder.load(smoke_data)
+    decoder = ensure_decoder(smoke_data, METHODS, prefill_adapter=best_prefill_adapter(smoke_data))
     ran = {"verify rounds": 0, "b1 drafts accepted": 0, "phase-1 candidates": 0, "draft rows read by l5f": 0}
     try:
         for sample in dataset.samples[:4]:
             frames = dataset.event_frames(sample), dataset.video_frames(sample)
             results = {m: decoder.run(m, *frames, sample.question, 12) for m in METHODS}
             for policy in POLICIES:
-                decoder.policy = policy
-                results.update({f"{m} {policy}": decoder.run(m, *frames, sample.question, 12) for m in NEEDS_WORKER})
-            decoder.policy = "wait"
+                results.update({f"{m} {policy}": decoder.run(m, *frames, sample.question, 12, policy=policy)
+                                for m in NEEDS_WORKER})
             for method, result in results.items():
                 assert result["tokens"] == results["ar"]["tokens"], method
             assert results["two-phase"]["stats"]["prefill_adapter"] in ("L1", "L2", "L3", "L4")
@@ -147,7 +147,7 @@ def test_bench_decode_names_the_question_types_it_takes(run_xsd, tmp_path):
 
 @pytest.mark.slow
 def test_bench_decode_reports_every_method(smoke_data):
-    from xsd.decode.bench import bench_decode
+    from xsd.studies.live_wallclock import bench_decode
 
     result = bench_decode(smoke_data, n=2, gammas=(2,), progress=False)
     assert set(result["methods"]) == {"ar", "ar-loop", "prompt-lookup@2", "b1@2", *(
@@ -194,7 +194,7 @@ def test_ar_and_the_loop_are_timed_over_the_same_spans(random_pair, monkeypatch)
     included, must put them in inputs_s and prefill_s, and neither in its decode phase."""
     import time
 
-    from xsd.decode.bench import decode_phase_s
+    from xsd.studies.live_wallclock import decode_phase_s
     from xsd.decode.methods import Decoder
 
     slow = 0.3
@@ -211,7 +211,7 @@ def test_ar_and_the_loop_are_timed_over_the_same_spans(random_pair, monkeypatch)
 
     monkeypatch.setattr(random_pair, "inputs", slow_inputs)
     monkeypatch.setattr(tower, "forward", slow_prefill)
-    decoder = Decoder(profile=None, pair=random_pair, target=Target(random_pair.target), heads={})
+    decoder = Decoder(random_pair, heads={})
     runs = {m: decoder.run(m, None, _video(9), QUESTIONS[0], 6) for m in ("ar", "ar-loop")}
     assert runs["ar"]["tokens"] == runs["ar-loop"]["tokens"]
     for method, run in runs.items():

@@ -52,9 +52,9 @@ def tiny_shapes(tiny_shapes_file, monkeypatch):
 
 
 def test_stage_timings_of_random_weights_pad_prompts_and_record_the_device(tiny_shapes):
-    from xsd.models.timing import profile_stage_timings
+    from xsd.studies.stage_timings import profile_stage_timings
 
-    result = profile_stage_timings(str(tiny_shapes), repeats=1, warmup=0, decode_tokens=2, device="cpu",
+    result = profile_stage_timings(load_profile(tiny_shapes), repeats=1, warmup=0, decode_tokens=2, device="cpu",
                                    prompt_tokens={"target": 400, "draft": 90})
     assert result["target"]["prompt_tokens"] == 400 and result["draft"]["prompt_tokens"] == 90
     assert result["target"]["visual_tokens"] == 8 * 17 and result["draft"]["visual_tokens"] == 18
@@ -97,9 +97,9 @@ def test_the_full_benchmark_refuses_random_weights(tiny_shapes, run_xsd, tmp_pat
 
 
 def test_the_draft_worker_side_loads_the_draft_and_the_target_lm_head_only(smoke_data):
-    from xsd.models.mini_training import draft_side, trained_pair
+    from xsd.models.registry import draft_side, load_models
 
-    pair = trained_pair(smoke_data)
+    pair = load_models(smoke_data)
     side, lm_head = draft_side(smoke_data, "cpu")
     assert side.target is None
     torch.testing.assert_close(lm_head, pair.target.get_output_embeddings().weight)
@@ -110,17 +110,17 @@ def test_the_draft_worker_side_loads_the_draft_and_the_target_lm_head_only(smoke
 def test_where_the_models_run_does_not_change_their_cache_key():
     import dataclasses
 
-    from xsd.models.mini_training import checkpoint_dir
+    from xsd.locations import Locations
 
     mini = load_profile("mini")
     on_gpu = dataclasses.replace(mini, models=dataclasses.replace(mini.models, device="cuda:1"))
-    assert checkpoint_dir(on_gpu) == checkpoint_dir(mini)
+    assert Locations(on_gpu).checkpoint == Locations(mini).checkpoint
 
 
 def test_the_decoder_holds_one_7b_model_per_process_where_models_are_large(tiny_shapes):
-    from xsd.decode.methods import Decoder
+    from xsd.pipeline import ensure_decoder
 
-    decoder = Decoder.load(str(tiny_shapes), methods=("ar", "b1"), device="cpu", progress=False)
+    decoder = ensure_decoder(load_profile(tiny_shapes), ("ar", "b1"), device="cpu", progress=False)
     try:
         assert decoder.pair.draft is None and decoder.pair.target is not None  # the worker loads the draft
         assert decoder.worker is None and set(decoder.heads) == {"B1"}
@@ -129,14 +129,13 @@ def test_the_decoder_holds_one_7b_model_per_process_where_models_are_large(tiny_
 
 
 def test_a_static_decoder_returns_generates_tokens(tiny_shapes):
-    from xsd.decode.methods import Decoder
     from xsd.decode.static_target import StaticTarget
-    from xsd.pipeline import ensure_world
+    from xsd.pipeline import ensure_decoder, ensure_world
     from xsd.world.dataset import WorldDataset
 
-    decoder = Decoder.load(str(tiny_shapes), methods=("ar", "ar-loop", "b1"), device="cpu", static=True,
-                           progress=False)
-    dataset = WorldDataset(ensure_world(decoder.profile, False), "test")
+    profile = load_profile(tiny_shapes)
+    decoder = ensure_decoder(profile, ("ar", "ar-loop", "b1"), device="cpu", static=True, progress=False)
+    dataset = WorldDataset(ensure_world(profile, False), "test")
     sample = dataset[0]
     frames = dataset.event_frames(sample), dataset.video_frames(sample)
     try:

@@ -10,7 +10,8 @@ import torch
 
 from xsd import paths
 from xsd.cli import main
-from xsd.extract import MANIFEST, REPORT, extract, load_lm_head, open_store, store_dir
+from xsd.extract import MANIFEST, REPORT, extract, load_lm_head, open_store
+from xsd.locations import Locations
 from xsd.store import FIELDS, HiddenStateStore, StoreError
 
 pytestmark = pytest.mark.slow
@@ -30,12 +31,12 @@ def test_alignment_convention_holds_for_every_stored_state(smoke_data):
 def test_a_killed_extraction_resumes_to_the_identical_store(smoke_data, tmp_path, monkeypatch):
     monkeypatch.setenv("XSD_CACHE", str(tmp_path / "straight"))
     extract(smoke_data, "train", progress=False)
-    straight = store_dir(smoke_data, "train")
+    straight = Locations(smoke_data).store("train")
     monkeypatch.setenv("XSD_CACHE", str(tmp_path / "resumed"))
     extract(smoke_data, "train", progress=False, stop_after_chunks=1)
     assert open_store(smoke_data, "train", partial=True).n_shards == 1
     extract(smoke_data, "train", progress=False)
-    resumed = store_dir(smoke_data, "train")
+    resumed = Locations(smoke_data).store("train")
     assert json.loads((straight / "index.json").read_text()) == json.loads((resumed / "index.json").read_text())
     for shard in sorted(straight.glob("shard-*.safetensors")):
         assert shard.read_bytes() == (resumed / shard.name).read_bytes()
@@ -56,7 +57,7 @@ def test_corrupt_inputs_are_recorded_in_the_manifest(smoke_data, tmp_path, monke
     broken = copy / "worlds" / "smoke" / "event_image" / sample.seq / f"{sample.clip}_0.png"
     broken.write_bytes(b"not a png")
     report = extract(smoke_data, "test", progress=False)
-    manifest = json.loads((store_dir(smoke_data, "test") / MANIFEST).read_text())
+    manifest = json.loads((Locations(smoke_data).store("test") / MANIFEST).read_text())
     assert sample.id in manifest and broken.name in manifest[sample.id]
     assert report["failed"] == len(manifest) > 0
     assert sample.id not in {r.id for r in open_store(smoke_data, "test").records()}
@@ -76,7 +77,7 @@ def _same_store(one, other):
 def test_two_shard_processes_write_the_store_one_process_writes(smoke_data, tmp_path, monkeypatch):
     monkeypatch.setenv("XSD_CACHE", str(tmp_path / "one"))
     extract(smoke_data, "train", progress=False)
-    one = store_dir(smoke_data, "train")
+    one = Locations(smoke_data).store("train")
     env = {**os.environ, "XSD_CACHE": str(tmp_path / "two")}
     processes = [subprocess.Popen([sys.executable, "-m", "xsd", "extract", "--profile", "smoke", "--split", "train",
                                    "--shard", f"{i}/2"], env=env, text=True, stdout=subprocess.PIPE,
@@ -88,7 +89,7 @@ def test_two_shard_processes_write_the_store_one_process_writes(smoke_data, tmp_
         reports.append(json.loads(out))
     assert [r["chunks_this_run"] for r in reports] == [[0], [1]]  # each process wrote its own shard
     monkeypatch.setenv("XSD_CACHE", str(tmp_path / "two"))
-    two = store_dir(smoke_data, "train")
+    two = Locations(smoke_data).store("train")
     assert len(HiddenStateStore(two)) == smoke_data.extract.train_samples
     _same_store(one, two)
     assert (two / REPORT).is_file()  # what pipeline.ensure_stores takes for done
@@ -98,7 +99,7 @@ def test_two_shard_processes_write_the_store_one_process_writes(smoke_data, tmp_
 def test_a_store_with_some_shards_missing_is_incomplete(smoke_data, tmp_path, monkeypatch):
     monkeypatch.setenv("XSD_CACHE", str(tmp_path / "cache"))
     report = extract(smoke_data, "train", progress=False, shard=(0, 2))
-    root = store_dir(smoke_data, "train")
+    root = Locations(smoke_data).store("train")
     assert report["chunks_this_run"] == [0] and not report["complete"] and report["missing_chunks"] == [1]
     assert not (root / REPORT).exists()
     with pytest.raises(StoreError, match=r"incomplete: 1 of 2 chunks not extracted yet \(chunks 1\)"):

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 
-from xsd.models import fact_choice
+from xsd.studies import fact_choice
 
 
 @dataclass
@@ -53,12 +53,12 @@ def test_the_choice_is_the_value_whose_filled_in_answer_scores_highest(monkeypat
 def test_the_likelihood_is_the_models_own_answer_loss(smoke_data):
     """log p(answer) summed over its tokens equals minus the tuning loss times its token count."""
     from xsd.models import train
-    from xsd.models.mini_training import trained_pair, world_root
     from xsd.models.pixels import clip_pixels
+    from xsd.models.registry import built_world, load_models
     from xsd.world.dataset import WorldDataset
 
-    pair = trained_pair(smoke_data)
-    dataset = WorldDataset(world_root(smoke_data), "test", event_frames=1)
+    pair = load_models(smoke_data)
+    dataset = WorldDataset(built_world(smoke_data), "test", event_frames=1)
     sample = dataset.samples[0]
     model = pair.target
     pixels = clip_pixels(dataset.video_frames(sample), model.config.vision_config.image_size)

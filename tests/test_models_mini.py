@@ -9,8 +9,11 @@ import torch
 pytest.importorskip("transformers")
 
 from xsd.config import load_profile  # noqa: E402
-from xsd.models import evaluate, mini_training, timing  # noqa: E402
-from xsd.models.mini_training import ModelsNotTrained  # noqa: E402
+from xsd.locations import Locations  # noqa: E402
+from xsd.models import mini_training  # noqa: E402
+from xsd.models.registry import ModelsNotTrained, load_models  # noqa: E402
+from xsd.studies import model_accuracy as evaluate  # noqa: E402
+from xsd.studies import stage_timings as timing  # noqa: E402
 
 
 # -- grading on a hand-labelled set -------------------------------------------------------------------
@@ -96,9 +99,9 @@ def test_frame_targets_mask_what_a_frame_cannot_show():
 def test_untrained_profile_says_which_command_to_run(tmp_path, monkeypatch):
     monkeypatch.setenv("XSD_MODELS", str(tmp_path))
     with pytest.raises(ModelsNotTrained, match="xsd models train --profile smoke"):
-        mini_training.trained_pair("smoke")
+        load_models(load_profile("smoke"))
     with pytest.raises(ModelsNotTrained, match="xsd models train --profile smoke"):
-        evaluate.evaluate_profile("smoke", jobs=1)
+        evaluate.evaluate_profile(load_profile("smoke"), jobs=1)
 
 
 def test_eval_and_bench_commands_without_models_fail_clearly(run_xsd, tmp_path):
@@ -144,15 +147,15 @@ def test_interrupted_training_resumes_to_the_same_pair_and_it_runs(smoke_world, 
 
     monkeypatch.setenv("XSD_MODELS", str(tmp_path / "whole"))
     report = mini_training.train_pair(profile, **quiet)
-    whole = saved_weights(mini_training.checkpoint_dir(profile))
+    whole = saved_weights(Locations(profile).checkpoint)
 
     monkeypatch.setenv("XSD_MODELS", str(tmp_path / "parts"))
     assert mini_training.train_pair(profile, stop_after=("tower", 10), **quiet) == {}
     assert mini_training.train_pair(profile, stop_after=("tune", 10), **quiet) == {}
     with pytest.raises(ModelsNotTrained):
-        mini_training.trained_pair(profile)
+        load_models(profile)
     mini_training.train_pair(profile, **quiet)
-    directory = mini_training.checkpoint_dir(profile)
+    directory = Locations(profile).checkpoint
     parts = saved_weights(directory)
     for side in whole:
         assert whole[side].keys() == parts[side].keys()
@@ -163,7 +166,7 @@ def test_interrupted_training_resumes_to_the_same_pair_and_it_runs(smoke_world, 
     assert set(written["sides"]) == {"draft", "target"}
     assert report["peak_rss_mb"]["draft"] > 0 and report["sides"]["target"]["seconds"] > 0
 
-    pair = mini_training.trained_pair(profile)
+    pair = load_models(profile)
     result = evaluate.evaluate_profile(profile, limit=2, jobs=1)
     for side in ("draft", "target"):
         assert 0 <= result[side]["mean"] <= 1 and result[side]["n"] > 0

@@ -13,7 +13,8 @@ from xsd.models import eventgpt, videollava  # noqa: E402
 from xsd.models.config import ModelsConfig  # noqa: E402
 from xsd.models.generate import greedy_with_states  # noqa: E402
 from xsd.models.loading import ModelLoadError, load_draft, load_target  # noqa: E402
-from xsd.models.pair import load_saved_pair, new_pair, save_pair  # noqa: E402
+from xsd.models.loading import load_saved_pair
+from xsd.models.pair import new_pair, save_pair  # noqa: E402
 
 CORPUS = ["How many cars are there? There are two cars.", "Which way does the bus go? It goes left.",
           "Is it night? Yes, it is dark."] * 30

@@ -7,7 +7,9 @@ from safetensors.torch import load_file
 
 from xsd.config import AdaptersConfig
 from xsd.store import HiddenStateStore, Record, StoreError, StoreWriter, collate
-from xsd.train_adapters import CheckpointError, load_adapter, train_adapter
+from xsd.fit import CheckpointError
+from xsd.locations import adapter_recipe
+from xsd.train_adapters import load_adapter, train_adapter
 
 H = 32
 
@@ -119,20 +121,23 @@ def test_every_head_reads_the_targets_positions_and_zero_draft_rows_past_the_dra
     from xsd.decode.drafters import EgptFeed
     from xsd.train_adapters import head_inputs
 
+    from xsd.adapters import create_adapter
+
+    heads = {name: create_adapter(name, 32, heads=2) for name in ("L5", "B1", "L5F")}
     batch, records = _short_draft_batch()
-    masks = {name: head_inputs(name, batch)[1] for name in ("L5", "B1", "L5F")}
+    masks = {name: head_inputs(head, batch)[1] for name, head in heads.items()}
     for name, mask in masks.items():
         assert torch.equal(mask, batch.mask_vl), name
     assert int(masks["L5F"].sum()) == int(masks["B1"].sum()) == 8 + 6  # not the 3 + 5 where both answers exist
-    (egpt, vl), _ = head_inputs("L5F", batch)
+    (egpt, vl), _ = head_inputs(heads["L5F"], batch)
     assert torch.equal(vl, batch.h_vl)
     for i, record in enumerate(records):  # the rows the live decoder's feed gives, position by position
         feed = EgptFeed.complete(record.h_egpt)
         assert torch.equal(egpt[i], torch.stack([feed.get(t) for t in range(egpt.shape[1])]))
         assert not egpt[i, len(record.h_egpt):].any()
     batch.h_egpt[~batch.mask_egpt] = 7.0  # a batch holding something else past the draft's answer
-    assert torch.equal(head_inputs("L5F", batch)[0][0], egpt)
-    assert torch.equal(head_inputs("L5", batch)[0][0], egpt)
+    assert torch.equal(head_inputs(heads["L5F"], batch)[0][0], egpt)
+    assert torch.equal(head_inputs(heads["L5"], batch)[0][0], egpt)
 
 
 @pytest.mark.parametrize("name", ["L5", "L5F"])
@@ -220,9 +225,9 @@ def test_a_head_trained_with_an_older_recipe_is_refused(stores, tmp_path, monkey
     folder, settings = tmp_path / "l5f", replace(SETTINGS, max_epochs=1)
     train_adapter("L5F", *stores, settings, folder, seed=0, progress=False)
     (folder / "result.json").write_text("{}")
-    monkeypatch.setattr(train_adapters, "adapter_dir", lambda profile, name: folder)
+    monkeypatch.setattr(train_adapters, "Locations", lambda profile: SimpleNamespace(adapter=lambda name: folder))
     profile = SimpleNamespace(name="test")
-    assert train_adapters.trained_adapter(profile, "L5F")[1]["recipe"] == train_adapters.recipe("L5F") > 1
+    assert train_adapters.trained_adapter(profile, "L5F")[1]["recipe"] == adapter_recipe("L5F") > 1
     config = json.loads((folder / "config.json").read_text())
     del config["recipe"]  # as a checkpoint from before the heads' masks changed
     (folder / "config.json").write_text(json.dumps(config))
@@ -233,12 +238,12 @@ def test_a_head_trained_with_an_older_recipe_is_refused(stores, tmp_path, monkey
 
 
 def test_a_newer_head_recipe_trains_into_a_folder_of_its_own(monkeypatch):
-    from xsd import train_adapters
+    from xsd import locations
     from xsd.config import load_profile
 
-    profile = load_profile("smoke")
-    before = {name: train_adapters.adapter_dir(profile, name) for name in ("L1", "L5F")}
-    monkeypatch.setitem(train_adapters.RECIPES, "L5F", train_adapters.recipe("L5F") + 1)
-    monkeypatch.setitem(train_adapters.RECIPES, "L1", 1)
-    assert train_adapters.adapter_dir(profile, "L5F") != before["L5F"]  # retrained, never refused
-    assert train_adapters.adapter_dir(profile, "L1") == before["L1"]
+    where = locations.Locations(load_profile("smoke"))
+    before = {name: where.adapter(name) for name in ("L1", "L5F")}
+    monkeypatch.setitem(locations.ADAPTER_RECIPES, "L5F", adapter_recipe("L5F") + 1)
+    monkeypatch.setitem(locations.ADAPTER_RECIPES, "L1", 1)
+    assert where.adapter("L5F") != before["L5F"]  # retrained, never refused
+    assert where.adapter("L1") == before["L1"]

@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from xsd import paths, token_level
+from xsd import paths
+from xsd.studies import token_level
 from xsd.store import HiddenStateStore, Record, StoreWriter
-from xsd.token_level import TokenAdapterSettings, TokenPairs
+from xsd.studies.token_level import TokenAdapterSettings, TokenPairs
 
 
 def write_store(root, answers, shard_size=4) -> HiddenStateStore:

@@ -27,9 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PER_POSITION = ("L1", "L2", "L3", "L4")
-NEXT_STATE = ("L5", "B1", "L5F")
-ADAPTERS = PER_POSITION + NEXT_STATE
+from xsd.names import ADAPTERS, NEXT_STATE, PER_POSITION  # noqa: F401 (the adapters' names, re-exported)
 
 
 @dataclass
@@ -212,6 +210,12 @@ class NextStateHead(nn.Module):
         self.block = CausalBlock(hidden_size, heads, ffn or hidden_size // 2)
         self.norm = nn.LayerNorm(hidden_size)
         self.align = Bottleneck(hidden_size, bottleneck or hidden_size // 16) if align else None
+
+    def inputs(self, egpt: torch.Tensor | None, vl: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """The head's arguments, in the order of `streams`, from the draft's stream (`egpt`) and the
+        target's (`vl`); a stream the head does not read may be None."""
+        given = {"egpt": egpt, "vl": vl}
+        return tuple(given[stream] for stream in self.streams)
 
     def fuse(self, *streams: torch.Tensor) -> torch.Tensor:
         """The trunk's input from the head's streams (in the order of `streams`)."""

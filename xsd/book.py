@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from xsd import paths
-from xsd.runner import RunRecord, load_records, run_notebook
+from xsd.runner import RunRecord, load_records, prepare_book, run_notebook
 
 TOC = paths.REPO / "_toc.yml"
 BUILD_DIR = paths.REPO / "_build"
@@ -56,9 +56,10 @@ def study_parameters(name: str, profile: str) -> dict:
     """Parameters a study takes from earlier measurements: the speed-ratio study's c comes from
     the stage benchmark of the profile's own models."""
     if name == "speed_ratio":
-        from xsd import results
+        from xsd.config import load_profile
+        from xsd.studies.stage_timings import measured_c
 
-        c, source = results.measured_c(profile)
+        c, source = measured_c(load_profile(profile))
         return {"measured_c": round(c, 4), "measured_c_source": source}
     return {}
 
@@ -207,9 +208,7 @@ def _book_command(args) -> int:
     start = time.perf_counter()
     steps = None
     if not args.no_run:
-        from xsd.pipeline import prepare_book
-
-        steps = prepare_book(args.profile)
+        steps = prepare_book(load_profile(args.profile))
         try:
             run_studies(args.profile, args.only)
         except papermill.PapermillExecutionError as error:

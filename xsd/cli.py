@@ -15,11 +15,11 @@ import traceback
 COMMAND_MODULES = (
     "xsd.runner",      # xsd run, xsd golden
     "xsd.book",        # xsd book
-    "xsd.profile_cli", # xsd profile
-    "xsd.world.cli",
-    "xsd.decode.cli",  # xsd decode, xsd bench (decode + stages)
-    "xsd.models.cli",
-    "xsd.pipeline_cli",  # xsd extract, xsd train
+    "xsd.commands.profile",   # xsd profile
+    "xsd.commands.world",
+    "xsd.commands.decode",    # xsd decode, xsd bench (decode + stages)
+    "xsd.commands.models",
+    "xsd.commands.pipeline",  # xsd extract, xsd train
 )
 
 DESCRIPTION = """\
@@ -41,12 +41,12 @@ KNOWN_ERRORS = (
     ("xsd.device", "DeviceError", 2, "device error"),
     ("xsd.world.layout", "DataError", 1, "data error"),
     ("xsd.store", "StoreError", 1, "store error"),
-    ("xsd.train_adapters", "CheckpointError", 1, "checkpoint error"),
+    ("xsd.fit", "CheckpointError", 1, "checkpoint error"),
     ("xsd.models.loading", "ModelLoadError", 1, "model error"),
-    ("xsd.models.mini_training", "ModelsNotTrained", 1, "models not trained"),
+    ("xsd.models.registry", "ModelsNotTrained", 1, "models not trained"),
     ("xsd.models.convert_eventgpt", "ConversionError", 1, "conversion error"),
     ("xsd.models.tokenizer", "VocabularyMismatch", 1, "vocabulary mismatch"),
-    ("xsd.costs_file", "CostsFileError", 1, "costs file error"),
+    ("xsd.studies.costs_file", "CostsFileError", 1, "costs file error"),
 )
 
 DEBUG_HELP = "on an error, print the full traceback too (default: one line naming the problem)"

@@ -204,3 +204,11 @@ def honest_two_phase_beside(*, t_vl_prefill_sd: float | None = None, **inputs) -
     return {**result, "t_sd": t_sd, "speedup": result["t_base"] / t_sd, "t_vl_prefill_sd": t_vl_prefill_sd,
             "decode_base": decode_base, "decode_sd": decode_sd,
             "decode_speedup": decode_base / decode_sd if decode_sd > 0 else math.inf}
+
+
+def chain_ceiling(tau: float, t_decode: float, t_verify: float, gamma: int, t_head: float) -> float:
+    """The decode-phase speedup a chain drafter reaching τ tokens per verifying forward could reach
+    if nothing but its calls cost time: τ · t_decode / (t_verify(γ + 1) + γ · t_head), where
+    `t_verify` is the forward over γ + 1 tokens and `t_head` one head step."""
+    _check_gamma(gamma)
+    return tau * t_decode / (t_verify + gamma * t_head)

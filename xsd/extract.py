@@ -35,28 +35,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xsd import paths
-from xsd.config import Profile, fingerprint, load_profile
-from xsd.store import HiddenStateStore, Record, StoreWriter, atomic_save_file, atomic_write_text, locked
+from xsd.cache import atomic_save_file, atomic_write_text
+from xsd.config import Profile
+from xsd.locations import Locations
+from xsd.store import HiddenStateStore, Record, StoreWriter, locked
 
 MANIFEST = "manifest.json"
 REPORT = "report.json"
 LM_HEAD = "lm_head_vl.safetensors"
 
 
-def store_dir(profile: Profile, split: str) -> Path:
-    """Where the store of a profile's split lives, keyed by everything that shapes its content."""
-    from xsd.models.mini_training import checkpoint_dir
-
-    models = checkpoint_dir(profile).name if profile.models.trained_here else fingerprint(profile.models)
-    key = fingerprint({"extract": profile.extract, "models": models, "world": profile.world, "seed": profile.seed})
-    return paths.cache_dir() / "hidden_states" / profile.name / key / split
-
-
-def open_store(profile: str | Profile, split: str, partial: bool = False) -> HiddenStateStore:
+def open_store(profile: Profile, split: str, partial: bool = False) -> HiddenStateStore:
     """The split's store; StoreError while chunks are missing, unless `partial`."""
-    profile = load_profile(profile) if isinstance(profile, str) else profile
-    return HiddenStateStore(store_dir(profile, split), partial=partial)
+    return HiddenStateStore(Locations(profile).store(split), partial=partial)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -127,7 +118,7 @@ def generate_batch(pair, side: str, items: list[dict], max_new_tokens: int) -> l
 
 # -- the run --------------------------------------------------------------------------------------
 
-def extract(profile: str | Profile, split: str, progress: bool = True, stop_after_chunks: int | None = None,
+def extract(profile: Profile, split: str, progress: bool = True, stop_after_chunks: int | None = None,
             shard: tuple[int, int] = (0, 1), device=None) -> dict:
     """Extract (or resume extracting) the store of a split; returns the run's report.
 
@@ -137,18 +128,17 @@ def extract(profile: str | Profile, split: str, progress: bool = True, stop_afte
     device's arithmetic."""
     from tqdm import tqdm
 
-    from xsd.models.mini_training import trained_pair, world_root
+    from xsd.models.registry import built_world, load_models
     from xsd.world.dataset import WorldDataset
 
     index, count = check_shard(shard)
-    profile = load_profile(profile) if isinstance(profile, str) else profile
     settings = profile.extract
     torch.set_num_threads(settings.threads)
-    pair = trained_pair(profile, device=device)
-    dataset = WorldDataset(world_root(profile), split, event_frames=profile.models.event_frames)
+    pair = load_models(profile, device=device)
+    dataset = WorldDataset(built_world(profile), split, event_frames=profile.models.event_frames)
     limit = settings.train_samples if split == "train" else settings.test_samples
     samples = chosen_samples(dataset, limit, profile.seed)
-    root = store_dir(profile, split)
+    root = Locations(profile).store(split)
     hidden = pair.target.config.text_config.hidden_size
     meta = {"profile": profile.name, "split": split, "hidden_size": hidden,
             "max_new_tokens": settings.max_new_tokens, "n_samples": len(samples)}
@@ -267,8 +257,8 @@ def _read_manifest(root: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def load_lm_head(profile: str | Profile, split: str = "test") -> torch.Tensor:
+def load_lm_head(profile: Profile, split: str = "test") -> torch.Tensor:
+    """The target's LM head [V, H], saved beside the split's store."""
     from safetensors.torch import load_file
 
-    profile = load_profile(profile) if isinstance(profile, str) else profile
-    return load_file(str(store_dir(profile, split) / LM_HEAD))["weight"]
+    return load_file(str(Locations(profile).store(split) / LM_HEAD))["weight"]

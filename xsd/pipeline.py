@@ -1,31 +1,26 @@
-"""Each step of the pipeline on demand: world → models → hidden-state stores → adapters.
+"""Each build step on demand: world → models → hidden-state stores → adapters → a live decoder.
 
 Every step is cached by its configuration and resumable, so calling these is cheap once the
-work is done; a notebook or command that needs a result asks for it here and the missing steps
-run first (with progress on the console).
+work is done; a study or command that needs a step's output asks for it here and the missing
+steps run first (with progress on the console). The pipeline sits above the parts it builds
+(xsd.world, xsd.models, xsd.extract, xsd.train_adapters, xsd.decode) and below the studies that
+read what it built; it imports no study. Every function takes a loaded `Profile`.
 """
 from __future__ import annotations
 
-import time
+import json
 from pathlib import Path
 
-from xsd import paths
-from xsd.config import Profile, load_profile
+from xsd.config import Profile
+from xsd.locations import Locations
 
 
-def _profile(profile: str | Profile) -> Profile:
-    return load_profile(profile) if isinstance(profile, str) else profile
-
-
-def ensure_world(profile: str | Profile, progress: bool = True) -> Path:
+def ensure_world(profile: Profile, progress: bool = True) -> Path:
     """The profile's world root, built (or finished) first if needed."""
-    import json
-
     from xsd.world.build import build_world, world_fingerprint
     from xsd.world.layout import Layout
 
-    profile = _profile(profile)
-    root = paths.world_dir(profile.name)
+    root = Locations(profile).world
     if profile.world is None:
         return root  # imported data: nothing to build
     manifest = Layout(root).manifest
@@ -36,67 +31,83 @@ def ensure_world(profile: str | Profile, progress: bool = True) -> Path:
     return root
 
 
-def ensure_models(profile: str | Profile, progress: bool = True, device=None, with_draft: bool = True):
-    """The (draft, target) pair on `device` (None: the profile's), training it first if needed
-    (`with_draft=False`: see `trained_pair`)."""
-    from xsd.models.mini_training import trained_pair
+def ensure_models(profile: Profile, progress: bool = True, device=None, with_draft: bool = True):
+    """The (draft, target) pair on `device` (None: the profile's), trained first if needed
+    (mini/smoke: ~17 minutes for mini on 2 cores). `with_draft=False`: see
+    `xsd.models.registry.load_models`."""
+    from xsd.models.mini_training import train_pair
+    from xsd.models.registry import is_trained, load_models
 
-    profile = _profile(profile)
     ensure_world(profile, progress)
-    return trained_pair(profile, train_if_missing=True, log=print if progress else (lambda *_: None),
-                        device=device, with_draft=with_draft)
+    if profile.models.trained_here and not is_trained(Locations(profile).checkpoint):
+        train_pair(profile, log=print if progress else (lambda *_: None))
+    return load_models(profile, device=device, with_draft=with_draft)
 
 
-def ensure_stores(profile: str | Profile, progress: bool = True) -> None:
+def ensure_stores(profile: Profile, progress: bool = True) -> None:
     """Both hidden-state stores of the profile, extracted first if needed."""
-    from xsd.extract import REPORT, extract, store_dir
+    from xsd.extract import REPORT, extract
 
-    profile = _profile(profile)
     ensure_models(profile, progress)
     for split in ("train", "test"):
-        if not (store_dir(profile, split) / REPORT).is_file():
+        if not (Locations(profile).store(split) / REPORT).is_file():
             extract(profile, split, progress=progress)
 
 
-def ensure_adapters(profile: str | Profile, names=None, progress: bool = True) -> None:
+def ensure_adapters(profile: Profile, names=None, progress: bool = True) -> None:
     """The named adapters (default: all seven), trained first if needed."""
     from xsd.adapters import ADAPTERS
-    from xsd.train_adapters import adapter_dir, train_profile_adapter
+    from xsd.train_adapters import train_profile_adapter
 
-    profile = _profile(profile)
     ensure_stores(profile, progress)
     for name in names or ADAPTERS:
-        if not (adapter_dir(profile, name) / "result.json").is_file():
+        if not (Locations(profile).adapter(name) / "result.json").is_file():
             train_profile_adapter(profile, name, progress=progress)
 
 
-def prepare_book(profile: str | Profile, progress: bool = True) -> list[tuple[str, float]]:
-    """Every expensive step the studies read, run up front with progress on the console, so the
-    notebooks that `xsd book` executes find their inputs cached. Returns (step, seconds) of this
-    run: a step already cached takes a fraction of a second."""
-    from xsd import adapter_eval, results, token_level
-    from xsd.decode.bench import LONG_ANSWER_SAMPLES, LONG_ANSWERS
+def ensure_decoder(profile: Profile, methods, gamma: int = 3, policy: str = "wait",
+                   prefill_adapter: str | None = None, progress: bool = True, device=None,
+                   draft_device=None, prompt_tokens: dict | None = None, static: bool = False):
+    """A live `Decoder` for `methods`: the target and the heads on `device` (None: the profile's),
+    and, when a method reads the draft VLM, its worker process on `draft_device` (default: the
+    same device). `prompt_tokens` ({side: n}) pads both sides' prompts to n tokens
+    (`ModelPair.padded`). `static`: every method but `ar` runs the target's steps over a static KV
+    cache, as CUDA graphs on a GPU (`StaticTarget`); `ar-loop` is then the same-footing baseline.
+    `prefill_adapter` (two-phase only) must be chosen by the caller; with random weights (shapes)
+    the default is L4, the costliest, since no choice is measurable there."""
+    import torch
 
-    profile = _profile(profile)
-    steps = [
-        ("world", lambda: ensure_world(profile, progress)),
-        ("models", lambda: ensure_models(profile, progress)),
-        ("model accuracy", lambda: results.model_accuracy(profile, progress=progress)),
-        ("fact check", lambda: results.fact_choice(profile, progress=progress)),
-        ("stage timings", lambda: results.stage_timings(profile, progress=progress)),
-        ("hidden-state stores", lambda: ensure_stores(profile, progress)),
-        ("adapters", lambda: ensure_adapters(profile, progress=progress)),
-        ("adapter evaluation", lambda: adapter_eval.evaluate_profile(profile, progress=progress)),
-        ("token-level study", lambda: token_level.token_level_study(profile, progress=progress)),
-        ("decode benchmark", lambda: results.decode_benchmark(profile, progress=progress)),
-        ("decode benchmark, long answers", lambda: results.decode_benchmark(
-            profile, n=LONG_ANSWER_SAMPLES, qtypes=LONG_ANSWERS, progress=progress)),
-    ]
-    took = []
-    for index, (name, step) in enumerate(steps, 1):
-        print(f"[prepare {index}/{len(steps)}] {name}", flush=True)
-        started = time.perf_counter()
-        step()
-        took.append((name, time.perf_counter() - started))
-        print(f"[prepare {index}/{len(steps)}] {name}: {took[-1][1]:.0f} s", flush=True)
-    return took
+    from xsd.decode.draft_worker import DraftWorker
+    from xsd.decode.methods import NEEDS_WORKER, Decoder, static_target
+    from xsd.device import resolve
+    from xsd.train_adapters import decoding_adapter
+
+    device = resolve(device, profile)
+    draft_device = resolve(draft_device, profile) if draft_device else device
+    random_weights = profile.models.random_weights is not None
+    pair = ensure_models(profile, progress, device, with_draft=False)  # the worker loads the draft
+    if prompt_tokens:
+        pair.prompt_tokens = dict(prompt_tokens)
+    if not random_weights:
+        ensure_adapters(profile, progress=progress)
+    torch.set_num_threads(1)
+    needs_worker = any(m in methods for m in NEEDS_WORKER)
+    names = (["B1"] if "b1" in methods else []) + (["L5F"] if needs_worker else [])
+    heads = {name: decoding_adapter(profile, name, device) for name in names}
+    worker = None
+    if needs_worker:
+        if "two-phase" in methods and not prefill_adapter:
+            if not random_weights:
+                raise ValueError("two-phase needs a prefill adapter: pass prefill_adapter "
+                                 "(xsd.studies.feature_adapters.best_prefill_adapter chooses one)")
+            prefill_adapter = "L4"
+        # the worker reads the same profile file (a custom .yaml profile too), not just its name;
+        # both LLMs share one hidden size, so the draft's states have the target's width
+        worker = DraftWorker(profile.source or profile.name, pair.target.config.text_config.hidden_size,
+                             profile.extract.max_new_tokens + 1, prefill_adapter=prefill_adapter,
+                             device=str(draft_device), prompt_tokens=pair.prompt_tokens)
+    threads = {"target": 1, "draft_process": 1, "device": str(device), "draft_device": str(draft_device),
+               "static_target": static}
+    target = static_target(pair, profile.models.video_frames, profile.extract.max_new_tokens) if static else None
+    return Decoder(pair, heads, gamma=gamma, policy=policy, prefill_adapter=prefill_adapter, worker=worker,
+                   threads=threads, target=target)

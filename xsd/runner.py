@@ -139,9 +139,40 @@ def prepare_golden() -> None:
     a golden records the same outputs whether its caches were warm or cold: nothing a study
     computes on first use (training logs, loading bars, first-use warnings) lands in a compared
     cell. `make golden` and the test session (tests/conftest.py) both call it."""
-    from xsd.pipeline import prepare_book
+    from xsd.config import load_profile
 
-    prepare_book(GOLDEN_PROFILE, progress=False)
+    prepare_book(load_profile(GOLDEN_PROFILE), progress=False)
+
+
+def prepare_book(profile, progress: bool = True) -> list[tuple[str, float]]:
+    """Every expensive step the studies read, run up front with progress on the console, so the
+    notebooks that `xsd book` executes find their inputs cached. Returns (step, seconds) of this
+    run: a step already cached takes a fraction of a second."""
+    from xsd.pipeline import ensure_adapters, ensure_models, ensure_stores, ensure_world
+    from xsd.studies import feature_adapters, live_wallclock, stage_timings, token_level, world_models
+
+    steps = [
+        ("world", lambda: ensure_world(profile, progress)),
+        ("models", lambda: ensure_models(profile, progress)),
+        ("model accuracy", lambda: world_models.model_accuracy(profile, progress=progress)),
+        ("fact check", lambda: world_models.fact_choice(profile, progress=progress)),
+        ("stage timings", lambda: stage_timings.stage_timings(profile, progress=progress)),
+        ("hidden-state stores", lambda: ensure_stores(profile, progress)),
+        ("adapters", lambda: ensure_adapters(profile, progress=progress)),
+        ("adapter evaluation", lambda: feature_adapters.evaluate_profile(profile, progress=progress)),
+        ("token-level study", lambda: token_level.token_level_study(profile, progress=progress)),
+        ("decode benchmark", lambda: live_wallclock.decode_benchmark(profile, progress=progress)),
+        ("decode benchmark, long answers", lambda: live_wallclock.decode_benchmark(
+            profile, n=live_wallclock.LONG_ANSWER_SAMPLES, qtypes=live_wallclock.LONG_ANSWERS, progress=progress)),
+    ]
+    took = []
+    for index, (name, step) in enumerate(steps, 1):
+        print(f"[prepare {index}/{len(steps)}] {name}", flush=True)
+        started = time.perf_counter()
+        step()
+        took.append((name, time.perf_counter() - started))
+        print(f"[prepare {index}/{len(steps)}] {name}: {took[-1][1]:.0f} s", flush=True)
+    return took
 
 
 def write_golden(name: str) -> Path:

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+
+from xsd.cache import atomic_save_file, atomic_write_text
 
 INDEX = "index.json"
 LOCK = "index.lock"
@@ -38,23 +38,6 @@ FIELDS = ("h_egpt", "h_vl", "tok_egpt", "tok_vl")
 
 class StoreError(ValueError):
     """A store that is missing, malformed, incomplete, or written with other settings."""
-
-
-def _temporary(path: Path) -> Path:
-    """A temp name beside `path` that no other process uses (same folder: the rename stays atomic)."""
-    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    temporary = _temporary(path)
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
-def atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict | None = None) -> None:
-    temporary = _temporary(path)
-    save_file(tensors, str(temporary), metadata=metadata)
-    os.replace(temporary, path)
 
 
 @contextmanager

@@ -6,43 +6,26 @@ the draft's stream zero rows past the end of its answer, as the live decoder fee
 add the dual objective (1 − w)·loss(aligned[t], h_vl[t]) + w·loss(next[t], h_vl[t+1]); early
 stopping on the validation loss. Data stream shard by shard, so memory does not grow with the
 size of the store. After every epoch the run is checkpointed (weights as safetensors, optimizer
-and RNG state beside them), so a killed run resumes where it stopped.
-
-A checkpoint folder holds `config.json` (adapter name, hidden size, sizes, training settings),
-`best.safetensors`, `last.safetensors`, `state.pt` and `curves.json`.
+and RNG state beside them: the shared loop of xsd.fit), so a killed run resumes where it stopped.
+The checkpoint's `config.json` names the adapter, hidden size, sizes and training settings.
 """
 from __future__ import annotations
 
 import json
 import math
-import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from xsd.adapters import NEXT_STATE, PER_POSITION, create_adapter, parameter_count
+from xsd.adapters import PER_POSITION, create_adapter, parameter_count
+from xsd.cache import atomic_write_text
 from xsd.config import AdaptersConfig
-from xsd.store import Batch, HiddenStateStore, atomic_write_text, collate
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, damaged, or made for another adapter or hidden size."""
-
-
-# What training does for an adapter (masks, loss); bump an adapter's when it changes, so that a
-# checkpoint trained the old way is refused instead of evaluated as if it were current.
-# 2: the heads reading the draft's stream trained on every position of the target's answer (mask_vl),
-#    zero draft rows past the end of the draft's answer (they were trained only where both existed; B1,
-#    reading the target's states alone, always was trained on mask_vl)
-RECIPES = {"L5": 2, "L5F": 2}
-
-
-def recipe(name: str) -> int:
-    return RECIPES.get(name, 1)
+from xsd.fit import CheckpointError, fit
+from xsd.locations import Locations, adapter_recipe
+from xsd.store import Batch, HiddenStateStore, collate
 
 
 # -- losses ---------------------------------------------------------------------------------------
@@ -61,26 +44,23 @@ def draft_stream(batch: Batch) -> torch.Tensor:
     return batch.h_egpt.masked_fill(~batch.mask_egpt[..., None], 0.0)
 
 
-def head_inputs(name: str, batch: Batch) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-    """What a next-state head reads, and the positions it is trained and scored on.
+def head_inputs(head, batch: Batch) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """What a next-state head reads (the streams it declares), and the positions it is trained and
+    scored on.
 
     Every head (L5, B1, L5F) is trained and scored at every position of the target's answer
     (`mask_vl`), so the heads are compared on the same positions. The live decoder drafts there
     too: past the end of the draft's answer, a head reading the draft's stream gets zero rows,
     and so does it here (`draft_stream`).
     """
-    if name == "B1":
-        return (batch.h_vl,), batch.mask_vl
-    egpt = draft_stream(batch)
-    if name == "L5":
-        return (egpt,), batch.mask_vl
-    return (egpt, batch.h_vl), batch.mask_vl
+    egpt = draft_stream(batch) if "egpt" in head.streams else None
+    return head.inputs(egpt, batch.h_vl), batch.mask_vl
 
 
 def adapter_loss(adapter, name: str, batch: Batch, settings: AdaptersConfig) -> torch.Tensor:
     if name in PER_POSITION:
         return masked_loss(adapter(batch.h_egpt), batch.h_vl, batch.mask_pair, settings.cos_weight)
-    inputs, present = head_inputs(name, batch)
+    inputs, present = head_inputs(adapter, batch)
     nxt, aligned = adapter(*inputs)
     predict = masked_loss(nxt[:, :-1], batch.h_vl[:, 1:], present[:, :-1] & batch.mask_vl[:, 1:],
                           settings.cos_weight)
@@ -94,7 +74,7 @@ def predict(adapter, name: str, batch: Batch) -> torch.Tensor:
     """The adapter's output in the target's space: h_vl[t] for L1–L4, h_vl[t+1] for heads."""
     if name in PER_POSITION:
         return adapter(batch.h_egpt)
-    inputs, _ = head_inputs(name, batch)
+    inputs, _ = head_inputs(adapter, batch)
     return adapter(*inputs)[0]
 
 
@@ -115,54 +95,37 @@ class TrainResult:
 def checkpoint_config(name: str, hidden_size: int, settings: AdaptersConfig, seed: int, store_meta: dict) -> dict:
     config = {"adapter": name, "hidden_size": hidden_size, "sizes": settings.sizes.get(name, {}),
               "train": asdict(settings), "seed": seed, "store": store_meta}
-    if recipe(name) > 1:  # recipe 1 is not written, so the checkpoints of that recipe stay valid
-        config["recipe"] = recipe(name)
+    if adapter_recipe(name) > 1:  # recipe 1 is not written, so the checkpoints of that recipe stay valid
+        config["recipe"] = adapter_recipe(name)
     return config
 
 
 def train_adapter(name: str, train: HiddenStateStore, val: HiddenStateStore, settings: AdaptersConfig,
                   folder: Path, seed: int = 0, progress: bool = True, on_epoch=None) -> TrainResult:
-    """Train (or resume training) adapter `name`; returns when early stopping or max_epochs ends it.
-
-    `on_epoch(curve_point)` is called after each epoch's checkpoint is on disk.
-    """
+    """Train (or resume training) adapter `name` with the shared fit loop (xsd.fit); returns when
+    early stopping or max_epochs ends it. `on_epoch(curve_point)` is called after each epoch's
+    checkpoint is on disk."""
     torch.set_num_threads(settings.threads)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     hidden = int(train.meta["hidden_size"])
     config = checkpoint_config(name, hidden, settings, seed, train.meta)
     torch.manual_seed(seed)
     adapter = create_adapter(name, hidden, **config["sizes"])
-    optimizer = torch.optim.AdamW(adapter.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     steps_per_epoch = math.ceil(len(train) / settings.batch_size) + train.n_shards
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.max_epochs * steps_per_epoch)
-    state = _resume(folder, config, adapter, optimizer, schedule)
-    seen, seconds = state["samples_seen"], state["train_seconds"]
-    while state["epoch"] < settings.max_epochs and state["bad_epochs"] < settings.patience:
-        epoch = state["epoch"]
-        start = time.perf_counter()
-        train_loss, count = _train_epoch(adapter, name, train, settings, optimizer, schedule, seed + epoch)
-        seconds += time.perf_counter() - start
-        seen += count
-        val_loss = evaluate_loss(adapter, name, val, settings)
-        state["curves"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss})
-        improved = val_loss < state["best_val_loss"]
-        if improved:
-            state.update(best_val_loss=val_loss, best_epoch=epoch + 1, bad_epochs=0)
-            _save_weights(adapter, folder / "best.safetensors")
-        else:
-            state["bad_epochs"] += 1
-        state.update(epoch=epoch + 1, samples_seen=seen, train_seconds=seconds)
-        _checkpoint(folder, config, adapter, optimizer, schedule, state)
-        if progress:
-            print(f"{name} epoch {epoch + 1}: train {train_loss:.4f}, val {val_loss:.4f}"
-                  f"{' (best)' if improved else ''}", flush=True)
-        if on_epoch is not None:
-            on_epoch(state["curves"][-1])
+
+    def train_epoch(optimizer, schedule, epoch_seed):
+        return _train_epoch(adapter, name, train, settings, optimizer, schedule, epoch_seed)
+
+    def describe(point, improved):
+        return (f"{name} epoch {point['epoch']}: train {point['train_loss']:.4f}, val {point['val_loss']:.4f}"
+                f"{' (best)' if improved else ''}")
+
+    state = fit(adapter, folder, config, settings, settings.max_epochs * steps_per_epoch, seed, train_epoch,
+                lambda: (evaluate_loss(adapter, name, val, settings), {}), describe,
+                log=(lambda line: print(line, flush=True)) if progress else None, on_epoch=on_epoch)
     return TrainResult(name=name, params=parameter_count(adapter), epochs=state["epoch"],
                        best_epoch=state["best_epoch"], best_val_loss=state["best_val_loss"],
-                       samples_per_s=seen / max(seconds, 1e-9),
-                       stopped_early=state["bad_epochs"] >= settings.patience, folder=str(folder))
+                       samples_per_s=state["samples_per_s"], stopped_early=state["stopped_early"],
+                       folder=str(folder))
 
 
 def _train_epoch(adapter, name, store, settings, optimizer, schedule, seed) -> tuple[float, int]:
@@ -200,41 +163,6 @@ def evaluate_loss(adapter, name: str, store: HiddenStateStore, settings: Adapter
 
 # -- checkpoints ----------------------------------------------------------------------------------
 
-def _save_weights(adapter, path: Path) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in adapter.state_dict().items()}, str(temporary))
-    os.replace(temporary, path)
-
-
-def _checkpoint(folder, config, adapter, optimizer, schedule, state) -> None:
-    _save_weights(adapter, folder / "last.safetensors")
-    temporary = folder / "state.pt.tmp"
-    torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                "rng": torch.get_rng_state(), **state}, temporary)
-    os.replace(temporary, folder / "state.pt")
-    atomic_write_text(folder / "curves.json", json.dumps(state["curves"], indent=1))
-    atomic_write_text(folder / "config.json", json.dumps(config, indent=1))
-
-
-def _resume(folder, config, adapter, optimizer, schedule) -> dict:
-    fresh = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": 0, "bad_epochs": 0,
-             "curves": [], "samples_seen": 0, "train_seconds": 0.0}
-    if not (folder / "state.pt").exists():
-        return fresh
-    saved = json.loads((folder / "config.json").read_text())
-    if saved != json.loads(json.dumps(config)):
-        raise CheckpointError(
-            f"{folder} holds a run with other settings ({saved['adapter']}, hidden size "
-            f"{saved['hidden_size']}); remove it or train into another folder"
-        )
-    state = torch.load(folder / "state.pt", weights_only=False)
-    adapter.load_state_dict(load_file(str(folder / "last.safetensors")))
-    optimizer.load_state_dict(state.pop("optimizer"))
-    schedule.load_state_dict(state.pop("schedule"))
-    torch.set_rng_state(state.pop("rng"))
-    return state
-
-
 def load_adapter(folder: Path, name: str | None = None, hidden_size: int | None = None, which: str = "best"):
     """Load a trained adapter; asking for another adapter or hidden size than it holds is an error."""
     folder = Path(folder)
@@ -254,29 +182,7 @@ def load_adapter(folder: Path, name: str | None = None, hidden_size: int | None 
     return adapter.eval(), config
 
 
-__all__ = ["train_adapter", "load_adapter", "adapter_loss", "predict", "masked_loss", "evaluate_loss",
-           "CheckpointError", "TrainResult", "NEXT_STATE"]
-
-
 # -- adapters of a profile ------------------------------------------------------------------------
-
-def adapter_dir(profile, name: str) -> Path:
-    """Where adapter `name` trained on a profile's store lives (keyed by store and settings).
-
-    The store enters the key by its place inside the cache (hidden_states/<profile>/<its own
-    content key>/train), never by an absolute path, so a cache moved elsewhere (XSD_CACHE) keeps
-    its adapters."""
-    from xsd import paths
-    from xsd.config import fingerprint
-    from xsd.extract import store_dir
-
-    store = store_dir(profile, "train").relative_to(paths.cache_dir()).as_posix()
-    key = {"store": store, "adapters": profile.adapters, "name": name}
-    if recipe(name) > 1:  # a newer recipe trains anew; recipe-1 adapters keep their folders
-        key["recipe"] = recipe(name)
-    key = fingerprint(key)
-    return paths.models_dir() / profile.name / "adapters" / key / name
-
 
 def train_profile_adapter(profile, name: str, progress: bool = True) -> TrainResult:
     """Train adapter `name` on the profile's train store; its last shard is held out for early
@@ -284,23 +190,23 @@ def train_profile_adapter(profile, name: str, progress: bool = True) -> TrainRes
     from xsd.extract import open_store
     from xsd.store import hold_out
 
+    folder = Locations(profile).adapter(name)
     train, val = hold_out(open_store(profile, "train"))
-    result = train_adapter(name, train, val, profile.adapters, adapter_dir(profile, name), seed=profile.seed,
-                           progress=progress)
-    atomic_write_text(adapter_dir(profile, name) / "result.json", json.dumps(asdict(result), indent=1))
+    result = train_adapter(name, train, val, profile.adapters, folder, seed=profile.seed, progress=progress)
+    atomic_write_text(folder / "result.json", json.dumps(asdict(result), indent=1))
     return result
 
 
 def trained_adapter(profile, name: str):
     """(adapter, config, result) of a trained adapter of the profile; a clear error when absent."""
-    folder = adapter_dir(profile, name)
+    folder = Locations(profile).adapter(name)
     if not (folder / "result.json").is_file():
         raise CheckpointError(f"adapter {name} is not trained for profile {profile.name} ({folder}); "
                               f"run `xsd train {name} --profile {profile.name}`")
     adapter, config = load_adapter(folder, name=name)
-    if config.get("recipe", 1) != recipe(name):
+    if config.get("recipe", 1) != adapter_recipe(name):
         raise CheckpointError(f"adapter {name} in {folder} was trained with recipe {config.get('recipe', 1)}, "
-                              f"this code trains recipe {recipe(name)} (see RECIPES in xsd.train_adapters); "
+                              f"this code trains recipe {adapter_recipe(name)} (see ADAPTER_RECIPES in xsd.locations); "
                               f"remove {folder} and run `xsd train {name} --profile {profile.name}`")
     return adapter, config, json.loads((folder / "result.json").read_text())
 

@@ -131,7 +131,7 @@ class _DraftSide:
 
     def __init__(self, profile: str, prefill_adapter: str | None, device: str):
         from xsd.config import load_profile
-        from xsd.models.mini_training import draft_side
+        from xsd.models.registry import draft_side
 
         settings = load_profile(profile)
         self.device = torch.device(device)

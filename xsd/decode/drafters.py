@@ -89,14 +89,12 @@ class HeadDrafter:
 
     def _step(self, states: torch.Tensor, position: int) -> torch.Tensor:
         vl = states[None].to(self.lm_head.dtype)
-        if self.head.streams == ("vl",):
-            args = (vl,)
-        else:
+        egpt = None
+        if "egpt" in self.head.streams:
             rows = torch.stack([self.feed.get(position + i) for i in range(states.shape[0])])
             egpt = rows[None].to(vl.device, vl.dtype)  # the feed's rows come through shared CPU memory
-            args = (egpt,) if self.head.streams == ("egpt",) else (egpt, vl)
         start = now(vl.device)
-        state = self.head.next_state(*args, cache=self.cache)[0, -1]
+        state = self.head.next_state(*self.head.inputs(egpt, vl), cache=self.cache)[0, -1]
         self.head_s += now(vl.device) - start
         self.head_calls += 1
         return state

@@ -88,7 +88,7 @@ class ModelsConfig:
     llm: LLMConfig | None = None
     train: TrainConfig | None = None
     pretrained: PretrainedConfig | None = None
-    # Left out of the repr, which keys the trained models' caches (see mini_training.checkpoint_dir):
+    # Left out of the repr, which keys the trained models' caches (see xsd.locations.Locations.checkpoint):
     # where the models run changes nothing they compute, and mini/smoke have no random weights.
     random_weights: RandomWeightsConfig | None = field(default=None, repr=False)
     device: str = field(default="auto", repr=False)  # auto: CUDA when present for full and shapes, else the CPU

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from xsd import paths
 from xsd.models.config import PretrainedConfig
+from xsd.models.pair import ModelPair
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 DRAFT_EXPECTS = {"model_type": "llava", "vision_feature_layer": -1, "vision_feature_select_strategy": "full"}
@@ -132,8 +133,6 @@ def load_pair(draft_path: Path, target_path: Path, load_in_4bit: bool = False,
               compute_dtype: str = "float16", device=None, with_draft: bool = True):
     """Both models and their tokenizers from two local checkpoint folders (the draft model left
     out, its tokenizer kept, with `with_draft=False`)."""
-    from xsd.models.pair import ModelPair
-
     quant = (load_in_4bit, compute_dtype, device)
     return ModelPair(
         draft=load_draft(draft_path, *quant) if with_draft else None,
@@ -147,3 +146,9 @@ def load_pretrained_pair(pretrained: PretrainedConfig, device=None, with_draft: 
     """The full profile's two checkpoints, from local folders."""
     return load_pair(resolve_path(pretrained, "eventgpt_path"), resolve_path(pretrained, "videollava_path"),
                      pretrained.load_in_4bit, pretrained.compute_dtype, device, with_draft)
+
+
+def load_saved_pair(directory: Path, load_in_4bit: bool = False, compute_dtype: str = "float32") -> ModelPair:
+    """A pair saved by `xsd.models.pair.save_pair` (two folders, draft/ and target/)."""
+    directory = Path(directory)
+    return load_pair(directory / "draft", directory / "target", load_in_4bit, compute_dtype)

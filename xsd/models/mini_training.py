@@ -17,8 +17,8 @@ Per side (draft = EventGPT on event frames, target = Video-LLaVA on RGB video fr
      itself (`train.conversation_batch`), loss on answer tokens only.
 
 The two sides are independent, so they train side by side in two processes (one thread each).
-Everything lives in `checkpoint_dir(profile)` = models_dir()/<profile>/<fingerprint>, keyed by
-the models and world settings, the seed and RECIPE. Each stage is resumable (run_steps writes
+Everything lives in `Locations(profile).checkpoint`, keyed by the models and world settings,
+the seed and MODELS_RECIPE (xsd.locations). Each stage is resumable (run_steps writes
 atomic checkpoints; a finished stage leaves `done.json`), and the finished pair is two Hugging
 Face folders, `draft/` and `target/`, written last.
 """
@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import resource
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,17 +34,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xsd import paths
-from xsd.config import Profile, fingerprint, load_profile
+from xsd.cache import replace_folder, torch_save_atomic, write_json_atomic
+from xsd.config import SIDES, Profile, load_profile
+from xsd.locations import MODELS_RECIPE, Locations
 from xsd.models import train
 from xsd.models.config import ModelsConfig
-
-RECIPE = 4  # bump when the training code changes what a checkpoint holds
-SIDES = ("draft", "target")
-
-
-class ModelsNotTrained(RuntimeError):
-    """The profile's mini models have not been trained (or training did not finish)."""
+from xsd.models.registry import ModelsNotTrained, built_world, is_trained
+from xsd.processes import peak_rss_mb, run_in_processes
 
 
 @dataclass(frozen=True)
@@ -66,97 +59,6 @@ SPECS = {
 }
 
 
-# -- where things live ----------------------------------------------------------------------------
-
-def checkpoint_dir(profile: Profile) -> Path:
-    key = {"models": profile.models, "world": profile.world, "seed": profile.seed, "recipe": RECIPE}
-    return paths.models_dir() / profile.name / fingerprint(key)
-
-
-def is_trained(directory: Path) -> bool:
-    return (directory / "training.json").is_file()
-
-
-def training_report(profile: Profile) -> dict | None:
-    """What training the profile's pair cost (training.json: wall time, per-stage seconds, peak
-    memory), or None for pretrained models; ModelsNotTrained if they are not trained yet."""
-    if not profile.models.trained_here:
-        return None
-    directory = checkpoint_dir(profile)
-    if not is_trained(directory):
-        raise ModelsNotTrained(f"the {profile.name} models are not trained yet (no {directory / 'training.json'}); "
-                               f"run `xsd models train --profile {profile.name}`")
-    return json.loads((directory / "training.json").read_text())
-
-
-def trained_pair(profile: str | Profile = "mini", train_if_missing: bool = False, log=print, device=None,
-                 with_draft: bool = True):
-    """The profile's (draft, target) pair, ready to run on `device` (None: the profile's, see xsd.device).
-    `with_draft=False` leaves the 7B draft out where it is large (full, shapes): the live decoder's
-    main process needs the target only, its draft worker loads the draft itself.
-
-    mini/smoke: the models `xsd models train` wrote for this exact configuration; when absent,
-    raises ModelsNotTrained (or, with train_if_missing, trains them first: ~17 minutes for mini on 2 cores).
-    full: the real checkpoints from the local paths of the profile.
-    shapes: the full architectures with random weights, built on the device (xsd.models.shapes).
-    """
-    from xsd.device import resolve
-    from xsd.models.loading import load_pretrained_pair
-    from xsd.models.pair import load_saved_pair
-
-    profile = load_profile(profile) if not isinstance(profile, Profile) else profile
-    device = resolve(device, profile)
-    if profile.models.random_weights is not None:
-        from xsd.models.shapes import random_pair
-
-        return random_pair(profile, device, with_draft)
-    if not profile.models.trained_here:
-        return load_pretrained_pair(profile.models.pretrained, device, with_draft)
-    directory = checkpoint_dir(profile)
-    if not is_trained(directory):
-        if not train_if_missing:
-            raise ModelsNotTrained(
-                f"the {profile.name} models are not trained yet (no finished checkpoint in {directory}); "
-                f"run `xsd models train --profile {profile.name}`")
-        train_pair(profile, log=log)
-    pair = load_saved_pair(directory)
-    if device.type != "cpu":
-        pair.draft, pair.target = pair.draft.to(device), pair.target.to(device)
-    return pair
-
-
-def draft_side(profile: str | Profile, device=None):
-    """(a ModelPair holding the draft and its tokenizer only, the target's LM head weight [V, H]) on
-    `device`: what the draft worker needs, without loading a second target."""
-    from xsd.device import resolve
-    from xsd.models.loading import load_draft, load_lm_head_weight, load_tokenizer, resolve_path
-    from xsd.models.pair import ModelPair
-
-    profile = load_profile(profile) if not isinstance(profile, Profile) else profile
-    device = resolve(device, profile)
-    if profile.models.random_weights is not None:
-        from xsd.models.shapes import random_draft_side
-
-        return random_draft_side(profile, device)
-    if profile.models.trained_here:
-        directory = checkpoint_dir(profile)
-        if not is_trained(directory):
-            raise ModelsNotTrained(f"the {profile.name} models are not trained yet (no finished checkpoint in "
-                                   f"{directory}); run `xsd models train --profile {profile.name}`")
-        draft_path, target_path, quant = directory / "draft", directory / "target", (False, "float32")
-    else:
-        pretrained = profile.models.pretrained
-        draft_path, target_path = resolve_path(pretrained, "eventgpt_path"), resolve_path(pretrained, "videollava_path")
-        quant = (pretrained.load_in_4bit, pretrained.compute_dtype)
-    draft = load_draft(draft_path, *quant, device=device)
-    if profile.models.trained_here and device.type != "cpu":
-        draft = draft.to(device)
-    lm_head = load_lm_head_weight(target_path).to(device, draft.get_output_embeddings().weight.dtype)
-    pair = ModelPair(draft=draft, target=None, draft_tokenizer=load_tokenizer(draft_path, "EventGPT draft"),
-                     target_tokenizer=None)
-    return pair, lm_head
-
-
 # -- the whole run --------------------------------------------------------------------------------
 
 def train_pair(profile: Profile, jobs: int = 2, log=print, stop_after: tuple[str, int] | None = None) -> dict:
@@ -168,23 +70,23 @@ def train_pair(profile: Profile, jobs: int = 2, log=print, stop_after: tuple[str
     from xsd.world.dataset import corpus
 
     models = require_trainable(profile)
-    directory = checkpoint_dir(profile)
+    directory = Locations(profile).checkpoint
     if is_trained(directory):
         log(f"already trained: {directory}")
         return json.loads((directory / "training.json").read_text())
-    world = world_root(profile)
+    world = built_world(profile)
     directory.mkdir(parents=True, exist_ok=True)
     write_config(profile, directory)
     save_tokenizer(corpus(world, "train"), models, directory / "tokenizer")
     started = time.perf_counter()
     tasks = [(str(profile.source or profile.name), side, str(directory), stop_after) for side in SIDES]
-    reports = run_in_processes(train_side, tasks, jobs) if jobs > 1 else [train_side(*t) for t in tasks]
+    reports = run_in_processes(train_side, tasks, jobs)
     if stop_after is not None:
         return {}
     report = {
         "profile": profile.name, "checkpoint": str(directory), "wall_seconds": time.perf_counter() - started,
         "jobs": jobs, "threads_per_job": models.train.threads,
-        "peak_rss_mb": {"main": peak_rss_mb(resource.RUSAGE_SELF),
+        "peak_rss_mb": {"main": peak_rss_mb(),
                         **{r["side"]: r["peak_rss_mb"] for r in reports}},
         "sides": {r["side"]: r for r in reports},
     }
@@ -202,17 +104,8 @@ def require_trainable(profile: Profile) -> ModelsConfig:
     return models
 
 
-def world_root(profile: Profile) -> Path:
-    from xsd.world.layout import Layout
-
-    root = paths.world_dir(profile.name)
-    if not Layout(root).questions.is_file():
-        raise ModelsNotTrained(f"no world at {root}; build it with `xsd world build --profile {profile.name}`")
-    return root
-
-
 def write_config(profile: Profile, directory: Path) -> None:
-    config = {"profile": profile.name, "seed": profile.seed, "recipe": RECIPE,
+    config = {"profile": profile.name, "seed": profile.seed, "recipe": MODELS_RECIPE,
               "models": dataclasses.asdict(profile.models), "world": dataclasses.asdict(profile.world)}
     write_json_atomic(directory / "config.json", config)
 
@@ -224,20 +117,7 @@ def save_tokenizer(texts: list[str], models: ModelsConfig, directory: Path) -> N
 
     if (directory / "tokenizer.json").is_file():
         return
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    train_tokenizer(tokenizer_texts(texts), models.vocab_size).save_pretrained(tmp)
-    os.replace(tmp, directory)
-
-
-def run_in_processes(function: Callable, tasks: list[tuple], jobs: int) -> list:
-    """`function(*task)` for every task in `jobs` fresh processes (spawned: no inherited threads)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context) as pool:
-        return list(pool.map(function, *zip(*tasks)))
+    replace_folder(directory, train_tokenizer(tokenizer_texts(texts), models.vocab_size).save_pretrained)
 
 
 # -- one side -------------------------------------------------------------------------------------
@@ -256,7 +136,7 @@ def train_side(profile_ref: str, side: str, directory: str, stop_after: tuple[st
         report[stage.__name__] = result
     save_side(profile, spec, directory)
     report["seconds"] = sum(r["seconds"] for k, r in report.items() if isinstance(r, dict))
-    report["peak_rss_mb"] = peak_rss_mb(resource.RUSAGE_SELF)
+    report["peak_rss_mb"] = peak_rss_mb()
     log(f"done in {report['seconds']:.0f} s, peak memory {report['peak_rss_mb']:.0f} MB")
     return report
 
@@ -376,7 +256,7 @@ def world_tower_samples(profile: Profile, spec: SideSpec, split: str):
     from xsd.world.layout import N_SLICES
 
     n_events = N_SLICES if spec.modality == "event" else 1
-    dataset = WorldDataset(world_root(profile), split, event_frames=n_events)
+    dataset = WorldDataset(built_world(profile), split, event_frames=n_events)
     bins = profile.models.train.position_bins
     for frames, sample in clip_frames(dataset, spec):
         groups = [(k,) for k in range(len(frames))] if spec.modality == "event" else [tower_frames(spec)]
@@ -525,7 +405,7 @@ def cache_features(profile, spec, directory, folder, log, stop):
     tower = new_tower(profile, spec)
     tower.tower.load_state_dict(torch.load(directory / f"{spec.name}_tower" / "tower.pt", weights_only=True))
     tower.eval()
-    dataset = WorldDataset(world_root(profile), "train", event_frames=models.event_frames)
+    dataset = WorldDataset(built_world(profile), "train", event_frames=models.event_frames)
     features = {}
     for frames, sample in clip_frames(dataset, spec):
         features[f"{sample.seq}/{sample.clip}"] = tower.features(clip_pixels(frames, models.image_size)).half()
@@ -533,7 +413,7 @@ def cache_features(profile, spec, directory, folder, log, stop):
     for key, frames, turns in scene_conversations(profile, spec):
         features[key] = tower.features(clip_pixels(frames, models.image_size)).half()
         conversations[key] = turns
-    save_atomic(features, folder / "features.pt")
+    torch_save_atomic(features, folder / "features.pt")
     write_json_atomic(folder / "scene_conversations.json", conversations)
     log(f"stage B: cached features of {len(features)} clips ({len(conversations)} of them pretraining scenes)")
     return {"clips": len(features), "scenes": len(conversations)}
@@ -579,7 +459,7 @@ def clip_conversations(profile: Profile, spec: SideSpec, directory: Path) -> tup
     """Train clips and pretraining scenes, and per clip its (question, answer in this side's style) pairs."""
     from xsd.world.dataset import WorldDataset
 
-    dataset = WorldDataset(world_root(profile), "train")
+    dataset = WorldDataset(built_world(profile), "train")
     by_clip: dict[str, list] = {}
     for sample in dataset:
         by_clip.setdefault(f"{sample.seq}/{sample.clip}", []).append(
@@ -629,29 +509,9 @@ def save_side(profile: Profile, spec: SideSpec, directory: Path) -> Path:
     model, tokenizer = side_model(profile, spec, directory)
     state = torch.load(directory / f"{spec.name}_tune" / "state.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"], strict=False)
-    final = directory / spec.name
-    tmp = directory / f"{spec.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    return final
 
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
 
-# -- small helpers ----------------------------------------------------------------------------------
-
-def peak_rss_mb(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports kB
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
-
-
-def save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    return replace_folder(directory / spec.name, write)

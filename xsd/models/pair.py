@@ -1,7 +1,8 @@
-"""The draft/target pair as one object: build a fresh one for a profile, save it, load it back.
+"""The draft/target pair as one object: build a fresh one for a profile, and save it.
 
 A saved pair is two ordinary Hugging Face folders, `draft/` (Llava + the base tokenizer) and
-`target/` (VideoLlava + the target tokenizer), loaded by the same code as the real checkpoints.
+`target/` (VideoLlava + the target tokenizer), loaded by the same code as the real checkpoints
+(`xsd.models.loading.load_saved_pair`).
 """
 from __future__ import annotations
 
@@ -112,10 +113,3 @@ def save_pair(pair: ModelPair, directory: Path) -> Path:
         model.save_pretrained(directory / name)
         tokenizer.save_pretrained(directory / name)
     return directory
-
-
-def load_saved_pair(directory: Path, load_in_4bit: bool = False, compute_dtype: str = "float32") -> ModelPair:
-    from xsd.models.loading import load_pair
-
-    directory = Path(directory)
-    return load_pair(directory / "draft", directory / "target", load_in_4bit, compute_dtype)

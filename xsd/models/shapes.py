@@ -46,13 +46,14 @@ def random_models(profile: Profile, device: torch.device | str, base_vocab: int,
 
 
 def shapes_tokenizer(profile: Profile):
-    """The mini tokenizer trained on the profile's world texts (it only has to encode prompts)."""
+    """The mini tokenizer trained on the profile's world texts (it only has to encode prompts; the
+    pipeline builds the world before it loads the models)."""
+    from xsd.locations import Locations
     from xsd.models.pair import tokenizer_texts
     from xsd.models.tokenizer import train_tokenizer
-    from xsd.pipeline import ensure_world
     from xsd.world.dataset import corpus
 
-    return train_tokenizer(tokenizer_texts(corpus(ensure_world(profile, progress=False))), 1024)
+    return train_tokenizer(tokenizer_texts(corpus(Locations(profile).world)), 1024)
 
 
 def random_pair(profile: Profile, device: torch.device | str, with_draft: bool = True):

@@ -12,7 +12,6 @@ same weights), checkpoints written atomically into a folder keyed by the config'
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,11 +85,11 @@ def _trainable_state(model: nn.Module) -> dict:
 
 
 def _save(path: Path, model, optimizer, schedule, step: int, losses: list[float]) -> None:
+    from xsd.cache import torch_save_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"step": step, "model": _trainable_state(model), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "losses": losses}, tmp)
-    os.replace(tmp, path)
+    torch_save_atomic({"step": step, "model": _trainable_state(model), "optimizer": optimizer.state_dict(),
+                       "schedule": schedule.state_dict(), "losses": losses}, path)
 
 
 def _resume(path: Path, model, optimizer, schedule) -> tuple[int, list[float]]:

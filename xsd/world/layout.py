@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -70,11 +69,11 @@ class Layout:
 # -- atomic writers ------------------------------------------------------------------------------
 
 def write_bytes(path: Path, data: bytes) -> None:
+    from xsd.cache import replace_atomically
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    replace_atomically(path, lambda temporary: temporary.write_bytes(data))
 
 
 def write_json(path: Path, obj) -> None:

@@ -6,7 +6,6 @@ the pipeline relies on). Odd frame sizes are cropped by one pixel, since yuv420p
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +27,13 @@ def write_mp4(path: Path, frames, fps: float) -> None:
     """Write uint8 frames ([H, W, 3] or [H, W] grey; an array or any iterable) to path atomically."""
     import av
 
+    from xsd.cache import replace_atomically
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
-    try:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
+
+    def write(temporary: Path) -> None:
+        with av.open(str(temporary), mode="w", format="mp4") as container:
             stream = None
             for frame in frames:
                 frame = _rgb_even(frame)
@@ -44,10 +45,8 @@ def write_mp4(path: Path, frames, fps: float) -> None:
                 raise ValueError(f"{path}: no frames to write")
             for packet in stream.encode():
                 container.mux(packet)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
+
+    replace_atomically(path, write)
 
 
 def _open_stream(container, fps, shape):

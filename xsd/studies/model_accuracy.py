@@ -6,13 +6,15 @@ with the world's `qa.grade` against the sample's key facts (all must be stated c
 """
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 
 import torch
 
-from xsd.config import Profile, load_profile
+from xsd.cache import cached_json
+from xsd.config import SIDES, Profile, load_profile
+from xsd.locations import Locations
+from xsd.processes import run_in_processes
 
 MODALITY = {"draft": "event", "target": "video"}
 MAX_NEW_TOKENS = 64  # the longest reference answers (scene descriptions) are ~45 tokens
@@ -64,13 +66,13 @@ def grade_answers(records: list[dict]) -> dict:
 def evaluate_side(profile_ref: str, side: str, limit: int | None = None, threads: int = 1,
                   device: str | None = None) -> dict:
     """Generate and grade one model's answers on the test split, on `device` (None: the profile's)."""
-    from xsd.models.mini_training import trained_pair, world_root
+    from xsd.models.registry import built_world, load_models
     from xsd.world.dataset import WorldDataset
 
     torch.set_num_threads(threads)
     profile = load_profile(profile_ref)
-    pair = trained_pair(profile, device=device)
-    dataset = WorldDataset(world_root(profile), "test", event_frames=profile.models.event_frames)
+    pair = load_models(profile, device=device)
+    dataset = WorldDataset(built_world(profile), "test", event_frames=profile.models.event_frames)
     started = time.perf_counter()
     records = [{"id": s.id, "qtype": s.qtype, "key_facts": s.key_facts,
                 "answer": generate_answer(pair, side, dataset, s)}
@@ -93,23 +95,19 @@ def examples(records: list[dict]) -> list[dict]:
     return out
 
 
-def evaluate_profile(profile: str | Profile = "mini", limit: int | None = None, jobs: int = 2,
+def evaluate_profile(profile: Profile, limit: int | None = None, jobs: int = 2,
                      use_cache: bool = True, device: str | None = None) -> dict:
-    """Both models' accuracy on the test split; cached as eval.json beside the checkpoint."""
-    from xsd.models.mini_training import (SIDES, checkpoint_dir, is_trained, run_in_processes,
-                                          trained_pair, write_json_atomic)
+    """Both models' accuracy on the test split (one process per model); cached as
+    eval_limit<limit>.json beside the checkpoint."""
+    from xsd.models.registry import trained_checkpoint
 
-    profile = load_profile(profile) if not isinstance(profile, Profile) else profile
-    directory = checkpoint_dir(profile)
-    if not is_trained(directory):
-        trained_pair(profile)  # raises ModelsNotTrained with the command to run
-    cache = directory / f"eval_limit{limit or 'all'}.json"
-    if use_cache and cache.is_file():
-        return json.loads(cache.read_text())
-    tasks = [(str(profile.source or profile.name), side, limit, 1, device) for side in SIDES]
-    results = run_in_processes(evaluate_side, tasks, jobs) if jobs > 1 else [evaluate_side(*t) for t in tasks]
-    report = {"profile": profile.name, "split": "test", "limit_per_type": limit,
-              "grading": "all key facts of the sample stated correctly (xsd.world.qa.grade)",
-              **dict(zip(SIDES, results))}
-    write_json_atomic(cache, report)
-    return report
+    directory = trained_checkpoint(profile) if profile.models.trained_here else Locations(profile).checkpoint
+
+    def compute() -> dict:
+        tasks = [(str(profile.source or profile.name), side, limit, 1, device) for side in SIDES]
+        results = run_in_processes(evaluate_side, tasks, jobs)
+        return {"profile": profile.name, "split": "test", "limit_per_type": limit,
+                "grading": "all key facts of the sample stated correctly (xsd.world.qa.grade)",
+                **dict(zip(SIDES, results))}
+
+    return cached_json(directory / f"eval_limit{limit or 'all'}.json", compute, refresh=not use_cache)

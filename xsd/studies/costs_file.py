@@ -3,10 +3,10 @@
 Two commands write them, on whatever device a reader has:
 
 - a *stages* file, `xsd bench stages --json F`: both models' vision, prefill and decode times in
-  milliseconds, c and the prefill ratio (`xsd.models.timing.profile_stage_timings`);
+  milliseconds, c and the prefill ratio (`xsd.studies.stage_timings.profile_stage_timings`);
 - a *costs* file, `xsd bench decode --costs-only --json F`: the target's per-call costs in seconds
   (prefill, decode step, verify over k positions, the heads' steps), alone, beside the draft VLM and
-  over a static KV cache (`xsd.decode.bench.bench_costs`).
+  over a static KV cache (`xsd.studies.live_wallclock.bench_costs`).
 
 `load_stages` and `load_costs` check that a file is what it claims to be and say what is wrong,
 naming the file. `cost_inputs` turns the files, or where none is given the mini run's own
@@ -334,7 +334,7 @@ def cost_inputs(costs: dict | None = None, stages: dict | None = None, *, fallba
       draft prefill and decode step: the stages file, `fallback_stages`.
     `fallback_costs` is a decode benchmark's "costs" (seconds), `fallback_stages` a stage benchmark
     (ms), both measured on `fallback_label`. `static`: the costs file's static-KV-cache variant;
-    `in_loop`: the fallback's costs as the live loop paid them where measured (`bench.loop_cost`).
+    `in_loop`: the fallback's costs as the live loop paid them where measured (`xsd.studies.call_costs.loop_cost`).
     """
     if static and costs is None:
         raise ValueError("the static-cache variant needs a costs file")
@@ -355,7 +355,7 @@ def cost_inputs(costs: dict | None = None, stages: dict | None = None, *, fallba
             raise ValueError("no target costs: give a costs file or the mini run's decode benchmark costs")
         measured, costs_label = fallback_costs, fallback_label
         if in_loop:
-            from xsd.decode.bench import loop_cost, loop_head_cost
+            from xsd.studies.call_costs import loop_cost, loop_head_cost
 
             verify = {int(k): loop_cost(measured, k) for k in measured["verify_s"]}
             heads = {h: loop_head_cost(measured, h) for h in measured["head_step_s"]}

@@ -8,7 +8,7 @@ Three measurements on the hidden-state stores, whose records hold both models' g
   token at the same position, trained with masked cross-entropy on the train store (its last
   shard held out for early stopping) and scored top-1 / top-5 on the test store;
 - what classic speculative decoding would give with those acceptance rates at a speed ratio
-  c = T_draft / T_target (the notebook uses the one `xsd.results.stage_timings` measures).
+  c = T_draft / T_target (the notebook uses the one `xsd.studies.stage_timings` measures).
 
 Positions count where both answers have a token. Training is checkpointed every epoch (same format
 as the hidden-state adapters) and resumes; results and stage timings are cached as JSON keyed by
@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from xsd import costmodel, metrics, paths
-from xsd.adapter_eval import as_profile
+from xsd import costmodel, metrics
 from xsd.adapters import TokenAdapter, default_heads, parameter_count
+from xsd.cache import cached_json
 from xsd.config import Profile, fingerprint
-from xsd.store import atomic_write_text, hold_out
+from xsd.fit import fit
+from xsd.locations import Locations
+from xsd.store import hold_out
 
 STUDY_VERSION = 1  # bump when what the study computes changes (invalidates cached results)
 
@@ -126,42 +127,30 @@ def evaluate_token_adapter(adapter: TokenAdapter, pairs: TokenPairs, batch_size:
 
 def train_token_adapter(train: TokenPairs, val: TokenPairs, draft_vocab: int, target_vocab: int,
                         settings: TokenAdapterSettings, folder: Path, seed: int = 0, log=None) -> dict:
-    """Train (or resume) a TokenAdapter with AdamW, a cosine schedule and early stopping on the
-    validation loss; returns the run's summary. A finished run returns at once."""
-    from xsd.train_adapters import _checkpoint, _resume, _save_weights
-
+    """Train (or resume) a TokenAdapter with the shared fit loop (xsd.fit: AdamW, a cosine schedule,
+    early stopping on the validation loss); returns the run's summary. A finished run returns at once."""
     torch.set_num_threads(settings.threads)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     config = {"adapter": "TokenAdapter", "hidden_size": settings.width, "draft_vocab": draft_vocab,
               "target_vocab": target_vocab, "settings": asdict(settings), "seed": seed}
     torch.manual_seed(seed)
     adapter = new_token_adapter(config)
-    optimizer = torch.optim.AdamW(adapter.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    steps = settings.max_epochs * math.ceil(len(train) / settings.batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
-    state = _resume(folder, config, adapter, optimizer, schedule)
-    while state["epoch"] < settings.max_epochs and state["bad_epochs"] < settings.patience:
-        start = time.perf_counter()
-        train_loss = _train_epoch(adapter, train, settings, optimizer, schedule, seed + state["epoch"])
-        state["train_seconds"] += time.perf_counter() - start
-        state["samples_seen"] += len(train)
+
+    def train_epoch(optimizer, schedule, epoch_seed):
+        return _train_epoch(adapter, train, settings, optimizer, schedule, epoch_seed), len(train)
+
+    def validate():
         scores = evaluate_token_adapter(adapter, val)
-        state["curves"].append({"epoch": state["epoch"] + 1, "train_loss": train_loss, "val_loss": scores["loss"],
-                                "val_top1": scores["top1"]})
-        if scores["loss"] < state["best_val_loss"]:
-            state.update(best_val_loss=scores["loss"], best_epoch=state["epoch"] + 1, bad_epochs=0)
-            _save_weights(adapter, folder / "best.safetensors")
-        else:
-            state["bad_epochs"] += 1
-        state["epoch"] += 1
-        _checkpoint(folder, config, adapter, optimizer, schedule, state)
-        if log:
-            log(f"TokenAdapter epoch {state['epoch']}: train {train_loss:.4f}, val {scores['loss']:.4f}, "
-                f"val top-1 {scores['top1']:.3f}")
+        return scores["loss"], {"val_top1": scores["top1"]}
+
+    def describe(point, improved):
+        return (f"TokenAdapter epoch {point['epoch']}: train {point['train_loss']:.4f}, "
+                f"val {point['val_loss']:.4f}, val top-1 {point['val_top1']:.3f}")
+
+    steps = settings.max_epochs * math.ceil(len(train) / settings.batch_size)
+    state = fit(adapter, folder, config, settings, steps, seed, train_epoch, validate, describe, log=log)
     return {"params": parameter_count(adapter), "epochs": state["epoch"], "best_epoch": state["best_epoch"],
             "best_val_loss": state["best_val_loss"], "curves": state["curves"],
-            "samples_per_s": state["samples_seen"] / max(state["train_seconds"], 1e-9)}
+            "samples_per_s": state["samples_per_s"]}
 
 
 def new_token_adapter(config: dict) -> TokenAdapter:
@@ -197,42 +186,36 @@ def _train_epoch(adapter, pairs: TokenPairs, settings, optimizer, schedule, seed
 # -- the study on a profile, cached ---------------------------------------------------------------
 
 def study_key(profile: Profile, settings: TokenAdapterSettings) -> str:
-    from xsd.extract import store_dir
-
-    indexes = [(store_dir(profile, split) / "index.json").read_text() for split in ("train", "test")]
+    indexes = [(Locations(profile).store(split) / "index.json").read_text() for split in ("train", "test")]
     return fingerprint({"stores": indexes, "settings": settings, "seed": profile.seed, "version": STUDY_VERSION})
 
 
-def token_level_study(profile: str | Profile, refresh: bool = False, progress: bool = False) -> dict:
+def token_level_study(profile: Profile, refresh: bool = False, progress: bool = False) -> dict:
     """Raw acceptance (train and test), the TokenAdapter's training run and test scores; cached.
     Runs the missing pipeline steps (world, models, stores) first."""
     from xsd.extract import load_lm_head, open_store
-    from xsd.models.mini_training import trained_pair
-    from xsd.pipeline import ensure_stores
+    from xsd.pipeline import ensure_models, ensure_stores
 
-    profile = as_profile(profile)
     ensure_stores(profile, progress=progress)
     train_store, test_store = open_store(profile, "train"), open_store(profile, "test")
     settings = settings_for(profile, int(train_store.meta["hidden_size"]))
     key = study_key(profile, settings)
-    path = paths.cache_dir() / "token_level" / profile.name / f"{key}.json"
-    if path.is_file() and not refresh:
-        return json.loads(path.read_text())
-    vocabulary = trained_pair(profile).vocabulary()
-    train_view, val_view = hold_out(train_store)
-    train, val = token_pairs(train_view, vocabulary), token_pairs(val_view, vocabulary)
-    test = token_pairs(test_store, vocabulary)
-    folder = paths.models_dir() / profile.name / "token_adapter" / key
-    run = train_token_adapter(train, val, vocabulary.size, int(load_lm_head(profile).shape[0]), settings, folder,
-                              seed=profile.seed, log=print if progress else None)
-    result = {
-        "profile": profile.name, "settings": asdict(settings), "shared_vocabulary": vocabulary.size,
-        "raw": {"train": raw_acceptance(token_pairs(train_store, vocabulary)), "test": raw_acceptance(test)},
-        "token_adapter": {**run, "test": evaluate_token_adapter(load_best(folder), test), "folder": str(folder)},
-    }
-    paths.ensure(path.parent)
-    atomic_write_text(path, json.dumps(result, indent=1))
-    return result
+
+    def compute() -> dict:
+        vocabulary = ensure_models(profile, progress=False).vocabulary()
+        train_view, val_view = hold_out(train_store)
+        train, val = token_pairs(train_view, vocabulary), token_pairs(val_view, vocabulary)
+        test = token_pairs(test_store, vocabulary)
+        folder = Locations(profile).token_adapter(key)
+        run = train_token_adapter(train, val, vocabulary.size, int(load_lm_head(profile).shape[0]), settings,
+                                  folder, seed=profile.seed, log=print if progress else None)
+        return {
+            "profile": profile.name, "settings": asdict(settings), "shared_vocabulary": vocabulary.size,
+            "raw": {"train": raw_acceptance(token_pairs(train_store, vocabulary)), "test": raw_acceptance(test)},
+            "token_adapter": {**run, "test": evaluate_token_adapter(load_best(folder), test), "folder": str(folder)},
+        }
+
+    return cached_json(Locations(profile).results("token_level") / f"{key}.json", compute, refresh)
 
 
 def classic_sd(alphas: dict[str, float], c: float, gammas=(1, 3, 5), max_gamma: int = 32) -> list[dict]:
@@ -259,7 +242,3 @@ def required_alphas(c: float, gammas=(1, 3, 5)) -> dict[int, float | None]:
         except ValueError:
             out[gamma] = None
     return out
-
-
-__all__ = ["TokenAdapterSettings", "settings_for", "TokenPairs", "token_pairs", "raw_acceptance",
-           "train_token_adapter", "evaluate_token_adapter", "token_level_study", "classic_sd", "required_alphas"]

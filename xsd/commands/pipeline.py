@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-ADAPTER_CHOICES = ("L1", "L2", "L3", "L4", "L5", "B1", "L5F", "all")
+from xsd.names import ADAPTERS
 
 EXTRACT_DESCRIPTION = """\
 Both VLMs answer every sample of the split greedily (up to the profile's max_new_tokens) and
@@ -62,7 +62,7 @@ def add_commands(subparsers) -> None:
         "early stopping): AdamW, cosine schedule, MSE + 0.5·(1 − cos). Resumable; the checkpoint "
         "(safetensors + JSON config) and loss curves go under the models folder.",
     )
-    train.add_argument("name", choices=ADAPTER_CHOICES, help="adapter to train, or all of them")
+    train.add_argument("name", choices=ADAPTERS + ("all",), help="adapter to train, or all of them")
     add_profile_argument(train)
     train.set_defaults(handler=_train)
 
@@ -80,12 +80,14 @@ SHOWN_FAILURES = 5  # failed samples whose reasons `xsd extract` prints; the man
 
 
 def _extract(args) -> int:
+    from xsd.config import load_profile
     from xsd.extract import extract
 
+    profile = load_profile(args.profile)
     splits = ("train", "test") if args.split == "both" else (args.split,)
     code = 0
     for split in splits:
-        report = extract(args.profile, split, shard=args.shard, device=args.device)
+        report = extract(profile, split, shard=args.shard, device=args.device)
         print(json.dumps({k: report[k] for k in ("split", "shard", "chunks_this_run", "samples", "failed",
                                                   "retried", "bytes_per_sample", "samples_per_s_this_run",
                                                   "complete", "store")}, indent=1))

@@ -21,8 +21,10 @@ from contextlib import contextmanager
 
 import torch
 
-from xsd.config import Profile, load_profile
+from xsd.cache import cached_json
+from xsd.config import Profile, fingerprint
 from xsd.device import model_device, now
+from xsd.locations import Locations
 
 
 def median_seconds(run: Callable[[], object], repeats: int, warmup: int, device="cpu") -> float:
@@ -137,7 +139,7 @@ def model_stage_timings(model, tokenizer, side: str, pixels: torch.Tensor, quest
 
 # -- both models ------------------------------------------------------------------------------------
 
-def stage_timings(pair, event_frames, video_frames, question: str, threads: int = 1, repeats: int = 10,
+def pair_stage_timings(pair, event_frames, video_frames, question: str, threads: int = 1, repeats: int = 10,
                   warmup: int = 2, decode_tokens: int = 20) -> dict:
     """Both models' stage timings (ms) on one sample, c, the prefill ratios, and the frame-count
     comparison (target: 1 vs all video frames; draft: 1 vs all given event frames).
@@ -187,25 +189,44 @@ def frame_count_cost(pair, side: str, pixels: torch.Tensor, question: str, repea
             "prefill_with_vision": 1000 * median_seconds(run, repeats, warmup, model_device(model))}
 
 
-def profile_stage_timings(profile: str | Profile = "mini", threads: int = 1, repeats: int = 10,
+def profile_stage_timings(profile: Profile, threads: int = 1, repeats: int = 10,
                           warmup: int = 2, decode_tokens: int = 20, device=None,
                           prompt_tokens: dict | None = None) -> dict:
-    """`stage_timings` of the profile's pair on the first test sample of its world, on `device`
+    """`pair_stage_timings` of the profile's pair on the first test sample of its world, on `device`
     (None: the profile's); `prompt_tokens` ({side: n}) pads the prompts as the profile's setting does."""
     from xsd.device import describe, peak_memory_gb, resolve
-    from xsd.models.mini_training import trained_pair, world_root
+    from xsd.models.registry import built_world, load_models
     from xsd.world.dataset import WorldDataset
     from xsd.world.layout import N_SLICES
 
-    profile = load_profile(profile) if not isinstance(profile, Profile) else profile
     device = resolve(device, profile)
-    pair = trained_pair(profile, device=device)
+    pair = load_models(profile, device=device)
     if prompt_tokens:
         pair.prompt_tokens = dict(prompt_tokens)
-    dataset = WorldDataset(world_root(profile), "test", event_frames=N_SLICES)
+    dataset = WorldDataset(built_world(profile), "test", event_frames=N_SLICES)
     sample = dataset[0]
-    result = stage_timings(pair, dataset.event_frames(sample), dataset.video_frames(sample), sample.question,
+    result = pair_stage_timings(pair, dataset.event_frames(sample), dataset.video_frames(sample), sample.question,
                            threads, repeats, warmup, decode_tokens)
     return {"profile": profile.name, "sample": sample.id, "prompt_padding": dict(pair.prompt_tokens),
             "measured_on": describe(device, pair.target.dtype, {"torch": threads}),
             "peak_memory_gb": peak_memory_gb(device), **result}
+
+
+# -- the profile's, cached --------------------------------------------------------------------------
+
+def stage_timings(profile: Profile, threads: int = 1, repeats: int = 10, refresh: bool = False,
+                  progress: bool = False) -> dict:
+    """Both models' stage timings (vision, projector, prefill, decode), c and the prefill ratio of
+    the profile's pair, its models trained first if needed; cached by the models and the settings."""
+    from xsd.pipeline import ensure_models
+
+    ensure_models(profile, progress)
+    key = {"models": Locations(profile).models_key, "threads": threads, "repeats": repeats}
+    return cached_json(Locations(profile).results("results") / f"stage_timings-{fingerprint(key)}.json",
+                       lambda: profile_stage_timings(profile, threads=threads, repeats=repeats), refresh)
+
+
+def measured_c(profile: Profile) -> tuple[float, str]:
+    """c = T_draft_decode / T_target_decode from the stage benchmark, with a description."""
+    timings = stage_timings(profile)
+    return timings["c"], f"{timings['profile']} models, stage benchmark ({timings.get('threads', 1)} thread)"

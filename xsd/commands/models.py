@@ -103,7 +103,8 @@ def train_models(args) -> int:
     import json
 
     from xsd.config import load_profile
-    from xsd.models.mini_training import ModelsNotTrained, train_pair
+    from xsd.models.mini_training import train_pair
+    from xsd.models.registry import ModelsNotTrained
 
     try:
         report = train_pair(load_profile(args.profile), jobs=args.jobs)
@@ -127,11 +128,9 @@ def training_summary(report: dict) -> dict:
 
 
 def eval_models(args) -> int:
-    import json
-
     from xsd.config import load_profile
-    from xsd.models.evaluate import evaluate_profile
-    from xsd.models.mini_training import ModelsNotTrained
+    from xsd.models.registry import ModelsNotTrained
+    from xsd.studies.model_accuracy import evaluate_profile
 
     try:
         result = evaluate_profile(load_profile(args.profile), limit=args.limit or None, jobs=args.jobs,
@@ -145,8 +144,8 @@ def eval_models(args) -> int:
 
 def bench_stages(args) -> int:
     from xsd.config import load_profile
-    from xsd.models.mini_training import ModelsNotTrained
-    from xsd.models.timing import profile_stage_timings
+    from xsd.models.registry import ModelsNotTrained
+    from xsd.studies.stage_timings import profile_stage_timings
 
     try:
         result = profile_stage_timings(load_profile(args.profile), threads=args.threads,

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from xsd.arguments import non_negative_float, non_negative_int, positive_int
-from xsd.decode.names import METHODS, POLICIES, PREFILL_ADAPTERS
+from xsd.names import METHODS, PER_POSITION, POLICIES
 
 
 def add_device_arguments(parser) -> None:
@@ -44,7 +44,7 @@ def add_commands(subparsers) -> None:
                         help="≥ 0; 0 (default) is greedy for every method")
     decode.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed, ≥ 0 (default 0)")
     decode.add_argument("--gamma", type=positive_int, default=3, help="draft tokens per round, ≥ 1 (default 3)")
-    decode.add_argument("--prefill-adapter", choices=PREFILL_ADAPTERS,
+    decode.add_argument("--prefill-adapter", choices=PER_POSITION,
                         help="two-phase: phase-1 adapter (default: the one with most free tokens offline)")
     decode.add_argument("--policy", choices=POLICIES, default="wait",
                         help="when L5F needs an event state the draft has not produced yet: wait for it "
@@ -56,7 +56,7 @@ def add_commands(subparsers) -> None:
     decode.set_defaults(handler=_decode)
 
     if "bench" not in subparsers.choices:
-        from xsd.models.cli import add_bench_commands
+        from xsd.commands.models import add_bench_commands
 
         bench = subparsers.add_parser("bench", help="benchmarks (every timing states its thread settings)")
         group = bench.add_subparsers(title="bench commands", metavar="COMMAND")
@@ -98,7 +98,7 @@ def add_bench_decode(group) -> None:
                             "costs file the studies read (the only mode for shapes, whose random weights "
                             "make acceptance meaningless)")
     bench.add_argument("--max-k", type=positive_int, default=8, help="--costs-only: largest verify forward, ≥ 1 (default 8)")
-    from xsd.models.cli import add_prompt_tokens_argument
+    from xsd.commands.models import add_prompt_tokens_argument
 
     add_prompt_tokens_argument(bench)
     bench.set_defaults(handler=_bench)
@@ -106,8 +106,7 @@ def add_bench_decode(group) -> None:
 
 def _decode(args) -> int:
     from xsd.config import load_profile
-    from xsd.decode.methods import Decoder
-    from xsd.pipeline import ensure_world
+    from xsd.pipeline import ensure_decoder, ensure_world
     from xsd.world.dataset import WorldDataset
 
     profile = load_profile(args.profile)
@@ -117,9 +116,14 @@ def _decode(args) -> int:
         print(f"xsd decode: no test sample {args.sample!r} (give an id such as {dataset[0].id} or an index "
               f"below {len(dataset)})", file=sys.stderr)
         return 2
-    decoder = Decoder.load(profile, methods=(args.method,), gamma=args.gamma, policy=args.policy,
-                           prefill_adapter=args.prefill_adapter, device=args.device, draft_device=args.draft_device,
-                           static=args.static)
+    prefill_adapter = args.prefill_adapter
+    if args.method == "two-phase" and not prefill_adapter and profile.models.random_weights is None:
+        from xsd.studies.feature_adapters import best_prefill_adapter
+
+        prefill_adapter = best_prefill_adapter(profile)
+    decoder = ensure_decoder(profile, (args.method,), gamma=args.gamma, policy=args.policy,
+                             prefill_adapter=prefill_adapter, device=args.device, draft_device=args.draft_device,
+                             static=args.static)
     try:
         result = decoder.run(args.method, dataset.event_frames(sample), dataset.video_frames(sample),
                              sample.question,
@@ -143,7 +147,7 @@ def _find(dataset, key: str):
 
 def _bench(args) -> int:
     from xsd.config import load_profile
-    from xsd.decode.bench import bench_decode
+    from xsd.studies.live_wallclock import bench_decode
 
     profile = load_profile(args.profile)
     if args.costs_only:
@@ -168,8 +172,8 @@ def _bench(args) -> int:
 
 
 def _bench_costs(args, profile) -> int:
-    from xsd.decode.bench import bench_costs
-    from xsd.models.cli import prompt_lengths
+    from xsd.studies.call_costs import bench_costs
+    from xsd.commands.models import prompt_lengths
 
     n = args.n or 2
     result = bench_costs(profile, device=args.device, draft_device=args.draft_device, max_k=args.max_k, samples=n,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from xsd.models.evaluate import MODALITY as VIEW  # the view whose facts and answer style a side has
+from xsd.studies.model_accuracy import MODALITY as VIEW  # the view whose facts and answer style a side has
 from xsd.world.qa import MOTION, POSITION
 from xsd.world.scene import COLOURS
 
@@ -75,13 +75,13 @@ def choice_accuracy(pair, side: str, dataset, limit: int | None = None) -> dict[
 def side_choice(profile_ref: str, side: str, limit: int | None = 40, threads: int = 1) -> dict:
     """One model's choice accuracy on the train and the test split: {split: {qtype: ...}}."""
     from xsd.config import load_profile
-    from xsd.models.mini_training import trained_pair, world_root
+    from xsd.models.registry import built_world, load_models
     from xsd.world.dataset import WorldDataset
 
     torch.set_num_threads(threads)
     profile = load_profile(profile_ref)
-    pair = trained_pair(profile)
-    return {split: choice_accuracy(pair, side, WorldDataset(world_root(profile), split,
+    pair = load_models(profile)
+    return {split: choice_accuracy(pair, side, WorldDataset(built_world(profile), split,
                                                             event_frames=profile.models.event_frames), limit)
             for split in ("train", "test")}
 
@@ -89,8 +89,9 @@ def side_choice(profile_ref: str, side: str, limit: int | None = 40, threads: in
 def train_and_test_choice(profile, limit: int | None = 40, jobs: int = 2) -> dict:
     """Both models' choice accuracy on both splits, one process per model:
     {"draft": {"train": {qtype: {accuracy, n, chance}}, "test": ...}, "target": ...}."""
-    from xsd.models.mini_training import SIDES, run_in_processes
+    from xsd.config import SIDES
+    from xsd.processes import run_in_processes
 
     tasks = [(str(profile.source or profile.name), side, limit) for side in SIDES]
-    found = run_in_processes(side_choice, tasks, jobs) if jobs > 1 else [side_choice(*t) for t in tasks]
+    found = run_in_processes(side_choice, tasks, jobs)
     return {"profile": profile.name, "limit_per_type": limit, **dict(zip(SIDES, found))}
