@@ -220,6 +220,8 @@ def add_commands(subparsers) -> None:
         description=f"Execute {', '.join(GOLDEN_STUDIES)} on the {GOLDEN_PROFILE} profile into "
         "tests/golden/. Commit the result when a notebook's deterministic output changes on purpose.",
     )
+    golden.add_argument("names", nargs="*", metavar="STUDY",
+                        help=f"only these studies (default: all of {', '.join(GOLDEN_STUDIES)})")
     golden.set_defaults(handler=_golden_command)
 
 
@@ -239,7 +241,11 @@ def _run_command(args) -> int:
 
 
 def _golden_command(args) -> int:
+    unknown = sorted(set(args.names) - set(GOLDEN_STUDIES))
+    if unknown:
+        print(f"xsd golden: no golden study {', '.join(unknown)}; choose among {', '.join(GOLDEN_STUDIES)}")
+        return 2
     prepare_golden()
-    for name in GOLDEN_STUDIES:
+    for name in args.names or GOLDEN_STUDIES:
         print(f"golden: {write_golden(name)}")
     return 0
