@@ -96,7 +96,9 @@ def run_notebook(
     output = Path(output) if output else paths.ensure(paths.book_dir()) / f"{source.stem}.ipynb"
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     start = time.perf_counter()
-    with _kernel_environment(TQDM_DISABLE="1"):  # progress bars belong on the console, not in the book
+    # progress bars belong on the console, not in the book; nor does tqdm's notice that the kernel
+    # has no widget library, which it prints on import wherever a study first imports it
+    with _kernel_environment(TQDM_DISABLE="1", PYTHONWARNINGS="ignore:IProgress not found"):
         papermill.execute_notebook(
             load_notebook(source), str(output), parameters=parameters, kernel_name="python3",
             progress_bar=progress, cwd=str(paths.REPO),
