@@ -10,7 +10,8 @@ pytest.importorskip("transformers")
 
 from xsd.config import load_profile  # noqa: E402
 from xsd.locations import Locations  # noqa: E402
-from xsd.models import mini_training  # noqa: E402
+from xsd.models import mini_tower, mini_training, mini_tuning  # noqa: E402
+from xsd.models.mini_sides import SPECS  # noqa: E402
 from xsd.models.registry import ModelsNotTrained, load_models  # noqa: E402
 from xsd.studies import model_accuracy as evaluate  # noqa: E402
 from xsd.studies import stage_timings as timing  # noqa: E402
@@ -70,13 +71,13 @@ def test_mirroring_reverses_positions_and_swaps_left_right_for_events():
     targets = {"lane0_x": torch.tensor([0, 4]), "lane0_attr": torch.tensor([1, 3]),
                "lane1_x": torch.tensor([-100, 1]), "count": torch.tensor([1, 2])}
     flip = np.array([True, True])
-    out_images, event = mini_training.mirrored(images, targets, flip, mini_training.SPECS["draft"], bins=6)
+    out_images, event = mini_tower.mirrored(images, targets, flip, SPECS["draft"], bins=6)
     assert (out_images[0, 0, :, 0] == images[0, 0, ::-1, 0]).all()
     assert event["lane0_x"].tolist() == [5, 1]
     assert event["lane1_x"].tolist() == [-100, 4]  # not visible stays unsupervised
     assert event["lane0_attr"].tolist() == [2, 3]  # left ↔ right; towards unchanged
     assert event["count"].tolist() == [1, 2]
-    _, rgb = mini_training.mirrored(images, targets, flip, mini_training.SPECS["target"], bins=6)
+    _, rgb = mini_tower.mirrored(images, targets, flip, SPECS["target"], bins=6)
     assert rgb["lane0_attr"].tolist() == [1, 3]  # colours do not mirror
 
 
@@ -84,12 +85,12 @@ def test_frame_targets_mask_what_a_frame_cannot_show():
     truth = {"t_start_us": 0, "t_end_us": 1_000_000, "lighting": "night", "ego_motion": "stationary",
              "agents": [{"class": "car", "colour": "red", "direction": "left", "lane": 1, "x_start": 0.9,
                          "x_mid": 0.8, "rgb_visible": True, "events_time": [50, 0, 0, 0, 0]}]}
-    event = mini_training.frame_targets(truth, 0, mini_training.SPECS["draft"], bins=6)
+    event = mini_tower.frame_targets(truth, 0, SPECS["draft"], bins=6)
     assert event["lane1_class"] == 1 and event["lane1_attr"] == 1 and event["count"] == 1
     assert event["lane0_class"] == 0 and event["lane0_x"] == -100
     assert "lighting" not in event
-    assert mini_training.frame_targets(truth, 1, mini_training.SPECS["draft"], 6)["count"] == 0
-    rgb = mini_training.frame_targets(truth, 0, mini_training.SPECS["target"], bins=6)
+    assert mini_tower.frame_targets(truth, 1, SPECS["draft"], 6)["count"] == 0
+    rgb = mini_tower.frame_targets(truth, 0, SPECS["target"], bins=6)
     assert rgb["lane1_attr"] == -100  # no colour at night
     assert rgb["lighting"] == 2 and rgb["lane1_x"] == 5
 
@@ -191,8 +192,8 @@ def test_mirroring_swaps_the_motion_of_a_clip_for_rgb_too():
     images[:, :, :, 0] = 7
     targets = {"lane0_motion": torch.tensor([[1], [3]]), "lane0_x": torch.tensor([[0, 1], [2, 3]]),
                "count": torch.tensor([[1, 1], [0, 0]])}
-    out_images, out = mini_training.mirrored(images, targets, np.array([True, False]),
-                                             mini_training.SPECS["target"], bins=6)
+    out_images, out = mini_tower.mirrored(images, targets, np.array([True, False]),
+                                             SPECS["target"], bins=6)
     assert (out_images[0, :, :, 2] == 7).all() and (out_images[1, :, :, 0] == 7).all()
     assert out["lane0_motion"].tolist() == [[2], [3]]
     assert out["lane0_x"].tolist() == [[5, 4], [2, 3]]
@@ -203,10 +204,10 @@ def test_sample_targets_give_rgb_motion_per_clip_and_none_for_events():
     truth = {"t_start_us": 0, "t_end_us": 1_000_000, "lighting": "day", "ego_motion": "stationary",
              "agents": [{"class": "bus", "colour": "red", "direction": "away", "lane": 2, "x_start": 0.5,
                          "x_mid": 0.5, "rgb_visible": True, "events_time": [0, 0, 0, 0, 0]}]}
-    rgb = mini_training.sample_targets(truth, (0, 7), mini_training.SPECS["target"], bins=6)
+    rgb = mini_tower.sample_targets(truth, (0, 7), SPECS["target"], bins=6)
     assert rgb["lane2_motion"] == [4] and rgb["lane0_motion"] == [-100]
     assert rgb["lane2_class"] == [3, 3]
-    event = mini_training.sample_targets(truth, (0,), mini_training.SPECS["draft"], bins=6)
+    event = mini_tower.sample_targets(truth, (0,), SPECS["draft"], bins=6)
     assert not any(name.endswith("motion") for name in event) and event["count"] == [0]
 
 
@@ -216,12 +217,12 @@ def test_tuning_scenes_come_with_questions_answered_from_the_sides_own_view():
 
     profile = load_profile("smoke")
     for side, shape in (("draft", (1, 64, 64, 3)), ("target", (8, 64, 64, 3))):
-        spec = mini_training.SPECS[side]
-        scenes = list(mini_training.scene_conversations(profile, spec))
+        spec = SPECS[side]
+        scenes = list(mini_tuning.scene_conversations(profile, spec))
         assert [key for key, _, _ in scenes] == [f"pretraining/{i}" for i in range(profile.models.train.tune_scenes)]
         for key, frames, turns in scenes:
             assert frames.shape == shape and len(turns) == len(qa.QTYPES)
             if side == "draft":  # the event style: no colour, no lighting
                 assert not any(colour in answer.split() for _, answer in turns for colour in COLOURS)
-        again = list(mini_training.scene_conversations(profile, spec))
+        again = list(mini_tuning.scene_conversations(profile, spec))
         assert [t for _, _, t in again] == [t for _, _, t in scenes]

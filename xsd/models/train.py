@@ -269,7 +269,7 @@ def turn_block_mask(segments: torch.Tensor) -> torch.Tensor:
 
 
 def freeze_for_tuning(model) -> None:
-    """Stage B trains projector + LLM; the vision tower(s) stay as stage A left them."""
+    """Stage C trains projector + LLM; the vision tower(s) stay as stage A left them."""
     for name, param in model.named_parameters():
         param.requires_grad = "tower" not in name
 

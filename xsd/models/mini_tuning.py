@@ -1,0 +1,153 @@
+"""Stages B and C of the mini trainer: the frozen tower's features cached once (B), then projector +
+LLM instruction-tuned on them in the side's own answer style (C), and the finished side saved as a
+Hugging Face folder (see xsd.models.mini_training)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xsd.cache import replace_folder, torch_save_atomic, write_json_atomic
+from xsd.config import SIDES, Profile
+from xsd.models import train
+from xsd.models.mini_sides import SideSpec, staged
+from xsd.models.mini_tower import clip_frames, new_tower
+from xsd.models.registry import built_world
+
+
+# -- stage B: cached features of the frozen tower -------------------------------------------------------
+
+def load_tower_into(model, directory: Path, spec: SideSpec) -> None:
+    """Video-LLaVA has an image and a video tower (one LanguageBind encoder each); both get the
+    pretrained weights, though only the video tower reads the clips."""
+    state = torch.load(directory / f"{spec.name}_tower" / "tower.pt", map_location="cpu", weights_only=True)
+    names = ("vision_tower",) if spec.name == "draft" else ("image_tower", "video_tower")
+    for name in names:
+        getattr(model.model, name).load_state_dict(state)
+
+
+@staged("features")
+@torch.no_grad()
+def cache_features(profile, spec, directory, folder, log, stop):
+    """Tower features [frames, tokens, C] at the layer the VLM reads, of every train clip and
+    of the first `tune_scenes` pretraining scenes, whose questions are answered here from the
+    side's view (the world's 720 train clips alone are memorised by the LLM, as by the tower)."""
+    from xsd.models.pixels import clip_pixels
+    from xsd.world.dataset import WorldDataset
+
+    models = profile.models
+    tower = new_tower(profile, spec)
+    tower.tower.load_state_dict(torch.load(directory / f"{spec.name}_tower" / "tower.pt", weights_only=True))
+    tower.eval()
+    dataset = WorldDataset(built_world(profile), "train", event_frames=models.event_frames)
+    features = {}
+    for frames, sample in clip_frames(dataset, spec):
+        features[f"{sample.seq}/{sample.clip}"] = tower.features(clip_pixels(frames, models.image_size)).half()
+    conversations = {}
+    for key, frames, turns in scene_conversations(profile, spec):
+        features[key] = tower.features(clip_pixels(frames, models.image_size)).half()
+        conversations[key] = turns
+    torch_save_atomic(features, folder / "features.pt")
+    write_json_atomic(folder / "scene_conversations.json", conversations)
+    log(f"stage B: cached features of {len(features)} clips ({len(conversations)} of them pretraining scenes)")
+    return {"clips": len(features), "scenes": len(conversations)}
+
+
+def scene_conversations(profile: Profile, spec: SideSpec):
+    """(key, frames the VLM reads, [(question, answer)]) of the side's stage-C pretraining scenes."""
+    from xsd.models.config import per_side
+    from xsd.world.pretraining import pretraining_clip
+    from xsd.world.qa import view_questions
+    from xsd.world.video import TARGET_FRAMES
+
+    models = profile.models
+    for index in range(per_side(models.train.tune_scenes, spec.name)):
+        clip = pretraining_clip(profile.world, profile.seed, index, spec.modality,
+                                event_slices=models.event_frames, video_frames=range(TARGET_FRAMES))
+        rng = np.random.default_rng([profile.seed, index, SIDES.index(spec.name)])
+        turns = [(q["question"], q["answer"]) for q in view_questions(clip["truth"], spec.view, rng)]
+        yield f"pretraining/{index}", clip["frames"], turns
+
+
+# -- stage C: projector + LLM instruction tuning ----------------------------------------------------
+
+def side_model(profile: Profile, spec: SideSpec, directory: Path):
+    """A fresh VLM of this side with the pretrained tower in it, and its tokenizer."""
+    from transformers import AutoTokenizer
+
+    from xsd.models.eventgpt import build_draft
+    from xsd.models.tokenizer import target_tokenizer, target_vocab_size
+    from xsd.models.videollava import build_target
+
+    base = AutoTokenizer.from_pretrained(str(directory / "tokenizer"), local_files_only=True)
+    if spec.name == "draft":
+        model, tokenizer = build_draft(profile.models, len(base), profile.seed, base.unk_token_id), base
+    else:
+        tokenizer = target_tokenizer(base)
+        model = build_target(profile.models, target_vocab_size(tokenizer), len(base), profile.seed + 1)
+    load_tower_into(model, directory, spec)
+    return model, tokenizer
+
+
+def clip_conversations(profile: Profile, spec: SideSpec, directory: Path) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    """Train clips and pretraining scenes, and per clip its (question, answer in this side's style) pairs."""
+    from xsd.world.dataset import WorldDataset
+
+    dataset = WorldDataset(built_world(profile), "train")
+    by_clip: dict[str, list] = {}
+    for sample in dataset:
+        by_clip.setdefault(f"{sample.seq}/{sample.clip}", []).append(
+            (sample.question, getattr(sample, spec.answer_style)))
+    scenes = json.loads((directory / f"{spec.name}_features" / "scene_conversations.json").read_text())
+    by_clip.update({key: [tuple(turn) for turn in turns] for key, turns in scenes.items()})
+    keys = sorted(by_clip)
+    return keys, [by_clip[k] for k in keys]
+
+
+def conversations_of_step(keys, qa, features, turns: int, batch: int, seed: int, step: int):
+    """Step's batch: `batch` clips, each with `turns` of its questions in a random order."""
+    gen = train.step_generator(seed, step)
+    clips = torch.randperm(len(keys), generator=gen)[:batch].tolist()
+    out = []
+    for c in clips:
+        order = torch.randperm(len(qa[c]), generator=gen)[:turns].tolist()
+        out.append(train.Conversation(features[keys[c]].float(), [qa[c][i] for i in order]))
+    return out
+
+
+@staged("tune")
+def tune_llm(profile, spec, directory, folder, log, stop):
+    cfg = profile.models.train
+    model, tokenizer = side_model(profile, spec, directory)
+    train.freeze_for_tuning(model)
+    features = torch.load(directory / f"{spec.name}_features" / "features.pt", weights_only=True)
+    keys, qa = clip_conversations(profile, spec, directory)
+    log(f"stage C: projector + LLM on {len(keys)} clips, {cfg.tune_turns} turns × {cfg.tune_batch} per step")
+
+    def loss_of_step(step: int) -> torch.Tensor:
+        batch = conversations_of_step(keys, qa, features, cfg.tune_turns, cfg.tune_batch, profile.seed, step)
+        return train.conversation_loss(model, tokenizer, spec.name, batch)
+
+    settings = train.LoopSettings(steps=cfg.tune_steps, lr=cfg.tune_lr, seed=profile.seed,
+                                  log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
+                                  warmup=max(1, cfg.tune_steps // 20), weight_decay=0.01)
+    losses = train.run_steps(model, loss_of_step, settings, folder, log=log, stop_after=stop)
+    if len(losses) < cfg.tune_steps:
+        return None
+    return {"steps": cfg.tune_steps, "answers_seen": cfg.tune_steps * cfg.tune_batch * cfg.tune_turns,
+            "final_loss": float(np.mean(losses[-cfg.log_every:]))}
+
+
+def save_side(profile: Profile, spec: SideSpec, directory: Path) -> Path:
+    """The finished side as a Hugging Face folder (tower from A, projector + LLM from C)."""
+    model, tokenizer = side_model(profile, spec, directory)
+    state = torch.load(directory / f"{spec.name}_tune" / "state.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"], strict=False)
+
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    return replace_folder(directory / spec.name, write)
