@@ -17,6 +17,9 @@ Attention is written with plain tensor ops (no framework layers) so a head step 
 and every causal module takes an optional `KVCache` so a decoder can feed it one position at a
 time. With H = 4096 and default sizes, L1 has 2.1M and L2 6.3M parameters as in the seeds; L3
 has 8.4M (4096 → 1024 → 4096), not the 16.8M the seeds report for that architecture.
+
+One module, a little over 300 lines: every adapter is built from the same blocks (the cache,
+the causal block, the bottleneck), which a reader compares side by side.
 """
 from __future__ import annotations
 

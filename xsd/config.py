@@ -8,6 +8,9 @@ the file and the key. A section's ranges are its class's `LIMITS` ({key: xsd.arg
 and its `problems()` (settings that do not fit together); the models' sections are checked from
 `MODELS_LIMITS` here. `adapters.sizes` may only name adapters, and each adapter's sizes only the
 keyword arguments its constructor takes (`xsd.adapters.create_adapter`).
+
+One module, a little over 300 lines: the profile's sections, their limits and the loader that
+checks them are one schema, read together.
 """
 from __future__ import annotations
 

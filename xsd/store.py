@@ -17,6 +17,8 @@ and replaced under a file lock (`fcntl.flock` on `index.lock`), so the store mus
 system whose locks hold across the writers' machines (a local disk, NFSv4, GPFS, Lustre mounted
 with `flock`). An index that counts chunks (`chunks`, `chunks_done`) tells a finished store from
 a partial one: `HiddenStateStore` refuses a partial one unless asked for it (`partial=True`).
+
+One module, a little over 300 lines: the store's writer and its readers share one file format.
 """
 from __future__ import annotations
 

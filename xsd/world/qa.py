@@ -14,6 +14,9 @@ Two answer styles with paraphrase variety, as two separately instruction-tuned m
 would phrase things: the event style is terse and speaks of "the event stream"; the video
 style is wordier and speaks of "the video". `grade` reads the facts back out of any
 answer, so model outputs are scored against `key_facts` (or a view's facts) the same way.
+
+One module, a little over 300 lines: the phrasing of an answer and the grading that reads it
+back must change together.
 """
 from __future__ import annotations
 
