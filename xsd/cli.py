@@ -19,7 +19,8 @@ COMMAND_MODULES = (
     "xsd.commands.world",
     "xsd.commands.decode",    # xsd decode, xsd bench (decode + stages)
     "xsd.commands.models",
-    "xsd.commands.pipeline",  # xsd extract, xsd train
+    "xsd.commands.extract",
+    "xsd.commands.train",
 )
 
 DESCRIPTION = """\

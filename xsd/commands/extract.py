@@ -1,11 +1,9 @@
-"""`xsd extract` and `xsd train`: the hidden-state store and the adapters trained on it."""
+"""`xsd extract`: both models' hidden states on a split, into the store."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-
-from xsd.names import ADAPTERS
 
 EXTRACT_DESCRIPTION = """\
 Both VLMs answer every sample of the split greedily (up to the profile's max_new_tokens) and
@@ -56,15 +54,6 @@ def add_commands(subparsers) -> None:
     add_device_argument(extract)
     extract.set_defaults(handler=_extract)
 
-    train = subparsers.add_parser(
-        "train", help="train a hidden-state adapter (L1..L4, L5, B1, L5F) on the extracted store",
-        description="Train an adapter on the profile's train store (its last shard held out for "
-        "early stopping): AdamW, cosine schedule, MSE + 0.5·(1 − cos). Resumable; the checkpoint "
-        "(safetensors + JSON config) and loss curves go under the models folder.",
-    )
-    train.add_argument("name", choices=ADAPTERS + ("all",), help="adapter to train, or all of them")
-    add_profile_argument(train)
-    train.set_defaults(handler=_train)
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -111,17 +100,3 @@ def _report_failures(report: dict) -> int:
     more = f"the other {len(failures) - SHOWN_FAILURES} and " if len(failures) > SHOWN_FAILURES else ""
     print(f"  ({more}every failure with its reason: {report['manifest']})", file=sys.stderr)
     return 1
-
-
-def _train(args) -> int:
-    from xsd.adapters import ADAPTERS
-    from xsd.config import load_profile
-    from xsd.train_adapters import train_profile_adapter
-
-    profile = load_profile(args.profile)
-    names = ADAPTERS if args.name == "all" else (args.name,)
-    for name in names:
-        result = train_profile_adapter(profile, name)
-        print(f"{name}: {result.params} parameters, {result.epochs} epochs, best val loss "
-              f"{result.best_val_loss:.4f} at epoch {result.best_epoch}, {result.samples_per_s:.0f} samples/s")
-    return 0
