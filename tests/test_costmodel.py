@@ -158,3 +158,12 @@ def test_honest_two_phase_counts_free_tokens_from_token_0_as_the_metric_does():
 def test_honest_two_phase_rejects_tau_below_one():
     with pytest.raises(ValueError, match="tau"):
         _honest(tau=0.5)
+
+
+def test_the_chain_ceiling_is_tau_steps_over_one_verify_and_gamma_head_steps():
+    # τ = 3 tokens per round; a round costs one verify over γ + 1 = 4 tokens and 3 head steps
+    assert costmodel.chain_ceiling(3.0, t_decode=10.0, t_verify=12.0, gamma=3, t_head=1.0) == pytest.approx(2.0)
+    # free heads and a verify that costs a decode step: the ceiling is τ itself
+    assert costmodel.chain_ceiling(2.5, t_decode=8.0, t_verify=8.0, gamma=4, t_head=0.0) == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="gamma"):
+        costmodel.chain_ceiling(2.0, 1.0, 1.0, gamma=0, t_head=0.1)
