@@ -142,3 +142,9 @@ def test_notebooks_import_the_studies_public_face(notebook):
     assert sorted(n for n in names if not re.fullmatch(NOTEBOOKS_MAY_IMPORT, n)) == []
     private = re.findall(r"\b(?:studies\.\w+|\w+)\._\w+\(", notebook.read_text())
     assert private == []
+
+
+def test_every_package_folder_is_a_package():
+    """A folder without __init__.py is left out of a wheel built by `packages.find`."""
+    folders = {p.parent for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
+    assert sorted(str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").is_file()) == []
