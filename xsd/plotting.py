@@ -24,12 +24,13 @@ def quiet_libraries() -> None:
     results (they would also make the golden notebooks differ from run to run)."""
     import warnings
 
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message="IProgress not found")  # before transformers imports tqdm
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 def save(fig, name: str) -> str:
