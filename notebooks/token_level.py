@@ -37,17 +37,15 @@ gammas = [1, 3, 5]  # draft lengths for the classic-SD table (the seeds used γ 
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: the first run on a fresh machine prints the models' training log here
-import matplotlib.pyplot as plt
-import pandas as pd
-from transformers.utils import logging as hf_logging
-
 from xsd import plotting, readings, seeds
 from xsd.config import load_profile
-from xsd.studies import stage_timings, token_level
+from xsd.studies import stage_timings, token_level, token_reading
 
-plotting.use_style()
+import matplotlib.pyplot as plt
+import pandas as pd
+
+plotting.use_style()  # also keeps model-loading bars out of the outputs
 world = f"{profile} world"  # the world every number below was measured on
-hf_logging.disable_progress_bar()  # model-loading bars would drown the outputs
 study = token_level.token_level_study(load_profile(profile))
 settings = study["settings"]
 print(f"profile: {study['profile']} ({world})")
@@ -62,44 +60,28 @@ print(f"TokenAdapter: {settings['layers']} layers, width {settings['width']}, {s
 # answer were offered at once.
 
 # %%
-reported = seeds.TOKEN_LEVEL
-raw = pd.DataFrame([
-    {"split": split, "positions": study["raw"][split]["positions"],
-     f"acceptance ({world})": study["raw"][split]["acceptance"],
-     f"run from start ({world})": study["raw"][split]["run_from_start"],
-     "seeds: acceptance": reported[f"raw_acceptance_{split}"]}
-    for split in ("train", "test")
-]).set_index("split")
-print(f"seeds, benchmark run: {reported['raw_acceptance_benchmark']:.2%}")
-raw.round(4)
+print(token_reading.seeds_benchmark_line())
+token_reading.raw_table(study, world).round(4)
 
 # %% [markdown]
 # ## The TokenAdapter
 #
 # Trained with masked cross-entropy (early stopping on the train store's held-out shard);
-# scored on the test store. The seeds' adapter had 45.5M parameters for 32 000-token
-# vocabularies; the mini one is scaled to the mini LLMs.
+# scored on the test store. The seeds' adapter (its size is in the table) was built for
+# 32 000-token vocabularies; the mini one is scaled to the mini LLMs.
 
 # %%
-adapter = study["token_adapter"]
-scores = adapter["test"]
-pd.DataFrame([
-    {"quantity": "top-1", world: scores["top1"], "seeds": reported["token_adapter_top1_test"]},
-    {"quantity": "top-5", world: scores["top5"], "seeds": reported["token_adapter_top5_test"]},
-    {"quantity": "top-1 run from start", world: scores["top1_run_from_start"], "seeds": None},
-    {"quantity": "parameters (M)", world: adapter["params"] / 1e6, "seeds": reported["token_adapter_params_m"]},
-    {"quantity": "epochs (best)", world: f"{adapter['epochs']} ({adapter['best_epoch']})", "seeds": "11 (2)"},
-]).set_index("quantity")
+token_reading.adapter_table(study, world)
 
 # %%
-curves = pd.DataFrame(adapter["curves"])
+curves = pd.DataFrame(study["token_adapter"]["curves"])
 fig, (loss_ax, top1_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
 loss_ax.plot(curves["epoch"], curves["train_loss"], label="train")
 loss_ax.plot(curves["epoch"], curves["val_loss"], label="validation")
 loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="TokenAdapter loss")
 loss_ax.legend()
 top1_ax.plot(curves["epoch"], curves["val_top1"], marker="o", label=f"validation top-1 ({world})")
-top1_ax.axhline(reported["token_adapter_top1_test"], color=plotting.SEEDS_COLOUR, ls="--", label="seeds: test top-1")
+top1_ax.axhline(seeds.TOKEN_LEVEL["token_adapter_top1_test"], color=plotting.SEEDS_COLOUR, ls="--", label="seeds: test top-1")
 top1_ax.axhline(study["raw"]["test"]["acceptance"], color="tab:red", ls=":", label="raw acceptance (test)")
 top1_ax.set(xlabel="epoch", ylabel="top-1", title="TokenAdapter accuracy", ylim=(0, 1))
 top1_ax.legend()
@@ -121,36 +103,15 @@ print("figure:", plotting.save(fig, "token_level_training"))
 # nbval ignores this cell's output: stage timings measured in this run
 timings = stage_timings.stage_timings(load_profile(profile))
 measured_c = timings["c"]
-stage = seeds.STAGE_TIMING["decode_per_token"]
-pd.DataFrame([
-    {"quantity": "draft decode (ms/token)", world: timings["draft"]["decode_per_token"], "seeds": stage["draft"]},
-    {"quantity": "target decode (ms/token)", world: timings["target"]["decode_per_token"], "seeds": stage["target"]},
-    {"quantity": "c = T_draft / T_target", world: measured_c, "seeds": seeds.CLASSIC_SD_EXAMPLE["c"]},
-]).set_index("quantity").round(3)
+token_reading.decode_table(timings, world).round(3)
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: built on c, a ratio of timings measured in this run
-alphas = {
-    f"raw draft tokens ({world})": study["raw"]["test"]["acceptance"],
-    f"TokenAdapter top-1 ({world})": scores["top1"],
-    f"TokenAdapter top-5 ({world}, unreachable bound)": scores["top5"],
-    "seeds: TokenAdapter top-1": seeds.CLASSIC_SD_EXAMPLE["alpha"],
-}
-sd_table = pd.DataFrame(token_level.classic_sd(alphas, measured_c, gammas)).set_index("acceptance")
-sd_table.round(3)
+token_reading.sd_table(study, measured_c, gammas, world).round(3)
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: built on c, a ratio of timings measured in this run
-example = seeds.CLASSIC_SD_EXAMPLE
-print(f"seeds: α = {example['alpha']}, γ = {example['gamma']}, c = {example['c']} -> "
-      f"speedup {example['speedup']}× ({readings.speedup_phrase(example['speedup'])})")
-needed = token_level.required_alphas(measured_c, gammas)
-for gamma, alpha in needed.items():
-    print(f"measured c = {measured_c:.3f}, γ = {gamma}: break-even needs "
-          + (f"α ≥ {alpha:.3f}" if alpha is not None else "more than α = 1 (never)"))
-greedy = sd_table.loc[f"TokenAdapter top-1 ({world})"]
-print(f"TokenAdapter top-1 drafts at their best γ = {int(greedy['best γ'])}: {greedy['speedup at best γ']:.3f}× -> "
-      + readings.speedup_phrase(greedy["speedup at best γ"]))
+print("\n".join(token_reading.break_even_lines(study, measured_c, gammas, world)))
 
 # %% [markdown]
 # ## Reading
@@ -161,53 +122,8 @@ print(f"TokenAdapter top-1 drafts at their best γ = {int(greedy['best γ'])}: {
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: the reading compares c, a ratio of timings measured in this run
-raw_test, seeds_raw = study["raw"]["test"]["acceptance"], reported["raw_acceptance_test"]
-top1, top5 = scores["top1"], scores["top5"]
-seeds_top1, seeds_top5 = reported["token_adapter_top1_test"], reported["token_adapter_top5_test"]
-acceptance = [f"**Acceptance.** Raw acceptance on the test answers is {raw_test:.{1 if raw_test >= 0.1 else 2}%} against the seeds' "
-              f"{seeds_raw:.2%}: {readings.ratio_phrase(raw_test, seeds_raw)}."]
-if raw_test > seeds_raw * (1 + readings.SAME_WITHIN):
-    acceptance.append("The world's answers are short and built from a small set of templates, and the two models, "
-                      "although taught different answer styles, share many of those words in the same places.")
-if raw_test > 0:
-    lift = (f"{top1 / raw_test:.1f} times the raw rate (the seeds' adapter: {seeds_top1 / seeds_raw:.1f} times)")
-else:
-    lift = "above a raw rate of zero" if top1 > 0 else "no better than the raw rate of zero"
-acceptance.append(f"The TokenAdapter's top-1 is {top1:.1%}, {lift}; against the seeds' {seeds_top1:.1%} top-1 it is "
-                  f"{readings.ratio_phrase(top1, seeds_top1)}, and its top-5 of {top5:.1%} against their "
-                  f"{seeds_top5:.1%} is {readings.ratio_phrase(top5, seeds_top5)}.")
-if top1 > seeds_top1 and top5 > seeds_top5:
-    acceptance.append("These rates make token-level drafting look *better* here than in the study.")
-
-reachable = {g: a for g, a in needed.items() if a is not None}
-never = [g for g, a in needed.items() if a is None]
-reached = [g for g, a in reachable.items() if top1 >= a]
-if not reachable:
-    bars = f"No acceptance rate breaks even at γ = {readings.join(never)}: every drafted token costs at least a target step"
-else:
-    bars = "Break-even needs " + ", ".join(f"α ≥ {a:.3f} at γ = {g}" for g, a in reachable.items())
-    bars += f" (no α at γ = {readings.join(never)})" if never else ""
-    if reached:
-        bars += f"; the TokenAdapter's top-1 of {top1:.3f} reaches the bar at γ = {readings.join(reached)}"
-    else:
-        bars += (f"; the TokenAdapter's top-1 of {top1:.3f} is below the bar at every γ, by "
-                 f"{min(a - top1 for a in reachable.values()):.3f} at the least")
-best_top1 = float(greedy["speedup at best γ"])
-bound = sd_table.loc[f"TokenAdapter top-5 ({world}, unreachable bound)"]
-best_top5 = float(bound["speedup at best γ"])
-near_even = " (within 5 % of break-even)" if abs(best_top5 - 1) < 0.05 else ""
-verdict = [f"**The verdict.** {readings.c_phrase(measured_c)}. {bars}. With the rate greedy verification accepts, classic SD at its best γ = "
-           f"{int(greedy['best γ'])} gives {best_top1:.3f}×, {readings.speedup_phrase(best_top1)}; the unreachable "
-           f"top-5 bound gives {best_top5:.3f}× at γ = {int(bound['best γ'])}{near_even}, "
-           f"{readings.speedup_phrase(best_top5)}."]
-if best_top1 < 1:
-    verdict.append(f"The seeds' conclusion holds on this profile: token-level SD with the full draft model does not "
-                   f"win at c = {measured_c:.2f}" + (", even with acceptance rates above the seeds'."
-                                                     if top1 > seeds_top1 else "."))
-else:
-    verdict.append(f"Unlike in the seeds, token-level SD with the full draft model wins on this profile at "
-                   f"c = {measured_c:.2f}.")
-readings.show(" ".join(acceptance), " ".join(verdict))
+readings.show(token_reading.acceptance_reading(study),
+              token_reading.verdict_reading(study, measured_c, gammas, world))
 
 # %% [markdown]
 # The study, having found classic SD with the full draft model slower than the target alone, moved

@@ -31,22 +31,18 @@ timing_repeats = 10  # timed repeats per stage (median reported)
 choice_limit = 40  # questions per type, split and model in the fact-choice table (0: all)
 
 # %%
+from xsd import plotting, readings
+from xsd.config import load_profile
+from xsd.studies import stage_timings, world_data, world_models, world_timing
+
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from xsd import plotting, readings, seeds
-from xsd.studies import stage_timings, world_models
-from xsd.config import load_profile
-from xsd.pipeline import ensure_world
-from xsd.world.dataset import WorldDataset, load_clip
-from xsd.world.summary import event_rates_by_lighting, events_per_agent, find_clips, size_on_disk
-
 plotting.use_style()
 settings = load_profile(profile)
-root = ensure_world(settings, progress=False)
-train, test = WorldDataset(root, "train"), WorldDataset(root, "test")
-print(f"profile {settings.name}: {len(train.clips_seqs())} sequences, "
-      f"{len(train) + len(test)} samples ({len(train)} train, {len(test)} test)")
+world = world_data.world_overview(settings)
+print(f"profile {settings.name}: {world['sequences']} sequences, "
+      f"{world['samples']} samples ({world['train']} train, {world['test']} test)")
 
 # %% [markdown]
 # ## 1. One clip, two sensors
@@ -58,26 +54,16 @@ print(f"profile {settings.name}: {len(train.clips_seqs())} sequences, "
 # fire wherever something moves against its background.
 
 # %%
-def show_clip(seq, clip, title):
-    data = load_clip(root, seq, clip)
+for lighting in ("day", "night"):
+    clip = world_data.example_clip(settings, lighting)
     fig, axes = plt.subplots(2, 8, figsize=(14, 4))
-    for k, ax in enumerate(axes[0]):
-        ax.imshow(data["rgb"][k])
-        ax.set_title(f"RGB {k}", fontsize=9)
-    for k, ax in enumerate(axes[1]):
-        if k < len(data["events"]):
-            ax.imshow(data["events"][k])
-            ax.set_title(f"events {k}", fontsize=9)
+    for row, (name, frames) in enumerate((("RGB", clip["rgb"]), ("events", clip["events"]))):
+        for k, frame in enumerate(frames[:8]):
+            axes[row, k].imshow(frame)
+            axes[row, k].set_title(f"{name} {k}", fontsize=9)
     for ax in axes.flat:
         ax.axis("off")
-    agents = ", ".join(f"{a['colour']} {a['class']} ({a['direction']})" for a in data["truth"].get("agents", []))
-    fig.suptitle(f"{title}: {data['truth'].get('lighting')}; {agents or 'no agents'}", fontsize=11)
-    return fig
-
-
-for lighting in ("day", "night"):
-    seq, clip = find_clips(root, lighting=lighting)[0]
-    fig = show_clip(seq, clip, f"{seq}/{clip}")
+    fig.suptitle(clip["title"], fontsize=11)
     print("figure:", plotting.save(fig, f"world_clip_{lighting}"))
 
 # %% [markdown]
@@ -89,22 +75,13 @@ for lighting in ("day", "night"):
 # level, so it grows as light falls.
 
 # %%
-rates = pd.DataFrame(event_rates_by_lighting(root)).T
+rates = world_data.event_rates(settings)
 display(rates.round(3))
-if {"day", "night"} <= set(rates.index):
-    day, night = rates.loc["day"], rates.loc["night"]
-    many = readings.ratio_phrase(night["mean"], day["mean"], size="many", more="more", less="fewer")
-    text = f"Night clips carry {night['mean']:.0f} events per second against {day['mean']:.0f} by day ({many})"
-    if pd.notna(night["noise_share"]) and pd.notna(day["noise_share"]):
-        text += (f"; noise makes {night['noise_share']:.0%} of a night clip's events and {day['noise_share']:.0%} "
-                 f"of a day clip's" + (": most of the night's events are noise" if night["noise_share"] > 0.5 else ""))
-    readings.show(text + ".")
+if reading := world_data.event_rate_reading(rates):
+    readings.show(reading)
 
 # %%
-agents = pd.DataFrame(events_per_agent(root))
-per_class = agents.groupby("class")[["events", "events_slice0"]].mean().round(0)
-per_class["share visible to events"] = agents.groupby("class")["event_visible"].mean().round(2)
-per_class
+world_data.events_by_class(settings)
 
 # %% [markdown]
 # ## 3. Questions and answers
@@ -116,19 +93,12 @@ per_class
 # different facts.
 
 # %%
-examples = []
-for qtype in ("count", "direction", "colour", "lighting", "describe"):
-    sample = next(s for s in test.samples if s.qtype == qtype)
-    examples.append({"type": qtype, "question": sample.question, "event-model answer": sample.answer_event,
-                     "video-model answer": sample.answer_video})
 pd.set_option("display.max_colwidth", 80)
-pd.DataFrame(examples)
+world_data.example_questions(settings)
 
 # %%
-both = sum(set(s.answerable_by) == {"event", "video"} for s in test.samples)
-print(f"test samples both modalities can answer: {both / len(test):.0%}")
-sizes = size_on_disk(root)
-print("size on disk (MB):", {k: round(v / 1e6, 1) for k, v in sizes.items()})
+print(f"test samples both modalities can answer: {world['both_modalities_share']:.0%}")
+print("size on disk (MB):", world["size_mb"])
 
 # %% [markdown]
 # ## 4. How good the two models are
@@ -139,17 +109,10 @@ print("size on disk (MB):", {k: round(v / 1e6, 1) for k, v in sizes.items()})
 
 # %%
 accuracy = world_models.model_accuracy(settings, limit=accuracy_limit or None)
-table = pd.DataFrame({side: {q: v["accuracy"] for q, v in accuracy[side]["per_qtype"].items()}
-                      for side in ("draft", "target")})
-table.loc["mean (all graded answers)"] = [accuracy["draft"]["mean"], accuracy["target"]["mean"]]
-table.round(3)
+world_models.accuracy_table(accuracy).round(3)
 
 # %%
-goals = {"draft": 0.75, "target": 0.85}  # mean key-fact accuracy each model is built to reach
-for side, goal in goals.items():
-    mean = accuracy[side]["mean"]
-    verdict = "meets" if mean >= goal else "below"
-    print(f"{side}: {mean:.1%} mean key-fact accuracy over {accuracy[side]['n']} answers — {verdict} the goal of {goal:.0%}")
+print("\n".join(world_models.accuracy_verdicts(accuracy)))
 
 # %% [markdown]
 # What training cost: both models train side by side, one process and one thread each, on the
@@ -158,17 +121,9 @@ for side, goal in goals.items():
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: training times and peak memory measured when the models were trained
 report = world_models.training_report(settings)
-if report is None:
-    print(f"profile {profile}: pretrained models, nothing trained here")
-else:
-    minutes = report["wall_seconds"] / 60
-    print(f"both models: {minutes:.1f} min wall ({'within' if minutes <= 20 else 'over'} the 20-minute budget), "
-          f"{report['jobs']} processes × {report['threads_per_job']} thread")
-    stages = pd.DataFrame({side: {"tower (s)": r["tower"]["seconds"], "features (s)": r["features"]["seconds"],
-                                  "tuning (s)": r["tune"]["seconds"], "tuning steps": r["tune"]["steps"],
-                                  "final tuning loss": r["tune"]["final_loss"], "peak memory (MB)": r["peak_rss_mb"]}
-                           for side, r in report["sides"].items()})
-    display(stages.round(3))
+print(world_models.training_summary(settings, report))
+if report is not None:
+    display(world_models.training_table(report).round(3))
 
 # %% [markdown]
 # What limits the models: stage A's heads measure on the test clips what each frozen tower itself
@@ -180,8 +135,7 @@ else:
 
 # %%
 if report is not None:
-    towers = pd.DataFrame({side: r["tower"]["test_accuracy"] for side, r in report["sides"].items()})
-    display(towers.round(2))
+    display(world_models.tower_table(report).round(2))
 
 # %% [markdown]
 # Reading or remembering? A generated answer fails as soon as it names the wrong class, so the
@@ -197,10 +151,7 @@ if report is not None:
 
 # %%
 choice = world_models.fact_choice(settings, limit=choice_limit or None)
-rows = [{"model": side, "question": qtype, "train": choice[side]["train"][qtype]["accuracy"],
-         "test": choice[side]["test"][qtype]["accuracy"], "chance": scores["chance"], "n (test)": scores["n"]}
-        for side in ("draft", "target") for qtype, scores in choice[side]["test"].items()]
-choice_table = pd.DataFrame(rows).set_index(["model", "question"])
+choice_table = world_models.fact_choice_table(choice)
 display(choice_table.round(2))
 
 # %%
@@ -211,96 +162,42 @@ ax.bar([i - 0.2 for i in x], choice_table["train"], width=0.4, label="train clip
 ax.bar([i + 0.2 for i in x], choice_table["test"], width=0.4, label="test clips")
 ax.scatter(list(x), choice_table["chance"], marker="_", s=400, color="black", label="chance", zorder=3)
 ax.set_xticks(list(x), labels, fontsize=8)
-ax.set_ylabel("fact chosen correctly")
-ax.set_ylim(0, 1)
-ax.set_title(f"teacher-forced fact choice, {profile} models")
+ax.set(ylabel="fact chosen correctly", ylim=(0, 1), title=f"teacher-forced fact choice, {profile} models")
 ax.legend(fontsize=8, loc="upper right")
 print("figure:", plotting.save(fig, "world_fact_choice"))
-for side in ("draft", "target"):
-    gaps = {q: choice[side]["train"][q]["accuracy"] - choice[side]["test"][q]["accuracy"] for q in choice[side]["test"]}
-    print(f"{side}: train minus test, per question type: " + ", ".join(f"{q} {g:+.2f}" for q, g in gaps.items()))
+print("\n".join(world_models.fact_choice_gap_lines(choice)))
 
 # %%
 # reading: a question type's train − test difference within ±0.10 counts as "about as well on both"
-lines = []
-for side in ("draft", "target"):
-    test_scores = choice[side]["test"]
-    if not test_scores:
-        continue
-    gaps = {q: choice[side]["train"][q]["accuracy"] - s["accuracy"] for q, s in test_scores.items()}
-    n = len(gaps)
-    up = [q for q, g in gaps.items() if g > 0.10]
-    down = [q for q, g in gaps.items() if g < -0.10]
-    if not up and not down:
-        pattern = (f"chooses about as well on unseen clips as on its training clips in every question type, the "
-                   f"pattern of a model that reads the visual tokens")
-    elif not down:
-        pattern = (f"chooses better on the clips it was tuned on ({readings.join(up)}; "
-                   f"{readings.count_phrase(len(up), n, 'question type')}) and never better on unseen ones, the "
-                   f"pattern of memorised training clips")
-    elif not up:
-        pattern = (f"chooses better on unseen clips than on its training clips ({readings.join(down)}; "
-                   f"{readings.count_phrase(len(down), n, 'question type')}), which neither pattern predicts")
-    else:
-        pattern = (f"chooses better on its training clips for {readings.join(up)} and better on unseen clips for "
-                   f"{readings.join(down)}: no single pattern")
-    above = sum(s["accuracy"] > s["chance"] for s in test_scores.values())
-    lines.append(f"- The {side} {pattern}; on the test clips it is above chance in "
-                 f"{readings.count_phrase(above, n, 'question type')}.")
-fewest = min((s["n"] for side in ("draft", "target") for s in choice[side]["test"].values()), default=0)
-caution = (f"With as few as {fewest} test questions for a type, one answer moves its accuracy by {1 / fewest:.2f}: "
-           "read these differences with that in mind." if 0 < fewest < 20 else "")
-readings.show("**Reading the fact choice.**", "\n".join(lines), caution)
+readings.show(*world_models.fact_choice_reading(choice))
 
 # %% [markdown]
 # ## 5. Where the time goes
 #
 # Vision encoding, projector, LLM prefill and per-token decode, measured for both models in one
 # run (warm-up, then the median of repeats, one intra-op thread). Two numbers decide what
-# speculative decoding can do: c, the draft's decode cost relative to the target's (the study
-# measured 14 ms against 15 ms per token, c = 0.93, for two Vicuna-7B backbones), and the prefill
-# ratio, the head start the draft gets.
+# speculative decoding can do: c, the draft's decode cost relative to the target's (printed below
+# beside the study's, measured for two Vicuna-7B backbones), and the prefill ratio, the head start
+# the draft gets.
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: stage timings measured in this run
 timings = stage_timings.stage_timings(settings, repeats=timing_repeats)
-reported = seeds.STAGE_TIMING
-rows = []
-for stage, key in (("vision", "vision"), ("projector", "projector"), ("LLM prefill", "prefill"),
-                   ("decode per token", "decode_per_token")):
-    seed_values = reported[key]
-    rows.append({"stage": stage,
-                 f"draft ({profile}, ms)": round(timings["draft"][key], 2),
-                 f"target ({profile}, ms)": round(timings["target"][key], 2),
-                 "draft (seeds, ms)": seed_values["draft"], "target (seeds, ms)": seed_values["target"]})
-pd.DataFrame(rows)
+world_timing.stage_table(timings, settings)
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: c and the prefill ratios: timings measured in this run
-print(f"c = decode_draft / decode_target = {timings['c']:.3f} (seeds: 14/15 = 0.93)")
-print(f"prefill ratio, LLM only: {timings['prefill_ratio']:.2f}×; with vision: "
-      f"{timings['prefill_ratio_with_vision']:.2f}× (seeds: 470/97 = 4.8×)")
-print(f"visual tokens: draft {timings['draft']['visual_tokens']}, target {timings['target']['visual_tokens']}")
-frames = timings["frames"]
-print("target, vision + prefill: "
-      + ", ".join(f"{k.replace('_', ' ')} {v['prefill_with_vision']:.1f} ms ({v['visual_tokens']} tokens)"
-                  for k, v in frames["target"].items()))
-print("draft, vision + prefill: "
-      + ", ".join(f"{k.replace('_', ' ')} {v['prefill_with_vision']:.1f} ms ({v['visual_tokens']} tokens)"
-                  for k, v in frames["draft"].items()))
+print("\n".join(world_timing.timing_lines(timings)))
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3))
-stages = ["vision", "projector", "prefill"]
 left = {"draft": 0.0, "target": 0.0}
-for stage, colour in zip(stages, ("tab:blue", "tab:orange", "tab:green")):
+for stage, colour in zip(("vision", "projector", "prefill"), ("tab:blue", "tab:orange", "tab:green")):
     for row, side in enumerate(("draft", "target")):
-        width = timings[side][stage]
-        ax.barh(row, width, left=left[side], color=colour, label=stage if row == 0 else None)
-        left[side] += width
+        ax.barh(row, timings[side][stage], left=left[side], color=colour, label=stage if row == 0 else None)
+        left[side] += timings[side][stage]
 ax.set_yticks([0, 1], ["draft (1 event frame)", "target (8 video frames)"])
-ax.set_xlabel("ms (one thread)")
-ax.set_title(f"time to the first token, {settings.name} models")
+ax.set(xlabel="ms (one thread)", title=f"time to the first token, {settings.name} models")
 ax.legend(loc="lower right")
 print("figure:", plotting.save(fig, "world_stage_timing"))
 
@@ -312,17 +209,4 @@ print("figure:", plotting.save(fig, "world_stage_timing"))
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: the reading compares c and prefill times measured in this run
-llm = settings.models.llm if settings.models is not None else None
-same_llm = f" Both LLMs have {llm.num_layers} layers of width {llm.hidden_size}." if llm is not None else ""
-ratio = timings["prefill_ratio_with_vision"]
-study_ratio = reported["prefill"]["target"] / reported["prefill"]["draft"]
-head_start = ("the target's vision + prefill takes "
-              + readings.ratio_phrase(ratio, 1.0, size="long", more="longer", less="shorter") + " as the draft's"
-              + (", so the draft has no head start to speak of" if ratio <= 1.10 else ""))
-short = [f"the {side} ({accuracy[side]['mean']:.0%}, goal {goal:.0%})" for side, goal in goals.items()
-         if accuracy[side]["mean"] < goal]
-trust = ("Both models meet their accuracy goals." if not short else
-         f"Below {'its' if len(short) == 1 else 'their'} accuracy goal: {readings.join(short)}; the acceptance rates of the later studies describe "
-         f"{'that model' if len(short) == 1 else 'these models'} on this profile.")
-readings.show(f"{readings.c_phrase(timings['c'])}.{same_llm} The study's pair of Vicuna-7B backbones measured "
-              f"c = 0.93. Up to the first token {head_start} ({ratio:.2f}×; in the study {study_ratio:.1f}×).", trust)
+readings.show(world_timing.timing_reading(timings, settings), world_models.accuracy_trust(accuracy))

@@ -1,6 +1,6 @@
 """The feature-adapters study: every trained adapter of a profile scored on its test store
-(`xsd.studies.adapter_scores`), cached, and the tables that set each measured column beside the
-seeds' figure (methods §3).
+(`xsd.studies.adapter_scores`), cached, and the tables and lines that set each measured column
+beside the seeds' figure (methods §3); the study's reading is `xsd.studies.feature_reading`.
 
 Results are cached as JSON keyed by the adapter checkpoint, the test store and the evaluation
 settings. The pipeline steps the study needs (world, models, stores, adapters) run on demand
@@ -143,3 +143,62 @@ def extraction_benchmark(profile: Profile) -> list[dict]:
                      "bytes_per_sample": report["bytes_per_sample"], "threads": report["threads"],
                      "batch_size": report["batch_size"]})
     return rows
+
+
+def extraction_table(profile: Profile):
+    """`extraction_benchmark` per split (rows), with storage in kB per sample instead of bytes."""
+    import pandas as pd
+
+    table = pd.DataFrame(extraction_benchmark(profile)).set_index("split")
+    table["kB per sample"] = table["bytes_per_sample"] / 1e3
+    return table.drop(columns="bytes_per_sample")
+
+
+# training_eval_results.md, "Storage": h_egpt [50, 4096] + h_vl [50, 4096] + mask [50] ≈ 1.6 MB per
+# sample (a figure xsd.seeds does not hold yet)
+SEEDS_STORAGE = {"source": "training_eval_results.md (Storage)", "mb_per_sample": 1.6, "hidden_size": 4096,
+                 "tokens": 50}
+
+
+def seeds_storage_line() -> str:
+    """The seeds' storage per sample beside what half precision takes at their shape (both streams)."""
+    s = SEEDS_STORAGE
+    half_mb = 2 * s["tokens"] * s["hidden_size"] * 2 / 1e6
+    return (f"seeds: {s['mb_per_sample']} MB per sample (H = {s['hidden_size']}, {s['tokens']} tokens, both "
+            f"streams); half precision at that shape is {half_mb:.2f} MB")
+
+
+def training_speed_table(results: list[dict]):
+    """Per adapter (rows): parameters, epochs trained and training samples per second."""
+    import pandas as pd
+
+    return pd.DataFrame([{"adapter": r["adapter"], "params": r["params"], "epochs": r["epochs"],
+                          "train samples/s": r["train_samples_per_s"]} for r in results]).set_index("adapter")
+
+
+# -- what the heads' table says, line by line -------------------------------------------------------
+
+def head_lines(results: list[dict]) -> list[str]:
+    """Teacher-forced against free-running per head beside the seeds' α; the per-position adapter with
+    the most prefill free tokens beside the seeds' best; L5F against B1 beside the seeds'."""
+    by_name = {r["adapter"]: r for r in results}
+    seed_alpha = {s["level"]: s["consecutive_accepts"] for s in seeds.EAGLE_TOKEN_TABLE}
+    seed_hidden = {s["level"]: s for s in seeds.HIDDEN_STATE_TABLE}
+    lines = []
+    for name in NEXT_STATE:
+        r = by_name[name]
+        gap = r["teacher_forced_rounds"] - r["free_running_rounds"]
+        lines.append(f"{name}: per round TF {r['teacher_forced_rounds']:.3f} vs FR {r['free_running_rounds']:.3f} "
+                     f"(TF − FR = {gap:+.3f} drafts per round); first window TF {r['teacher_forced_first_window']:.3f}, "
+                     f"FR {r['free_running_first_window']:.3f}; seeds' α {seed_alpha[name]}")
+    best = max(PER_POSITION, key=lambda n: by_name[n]["prefill_free_tokens"])
+    seed_best = max(seeds.PER_POSITION_TOKEN_TABLE, key=lambda s: s["free_tokens"])
+    lines.append(f"most prefill free tokens: {best} ({by_name[best]['prefill_free_tokens']:.2f} of "
+                 f"{by_name[best]['slots']}); seeds: {seed_best['level']} ({seed_best['free_tokens']:.2f} of "
+                 f"{seeds.TWO_PHASE_CONSTANTS['prefill_slots']})")
+    fused, own = by_name["L5F"], by_name["B1"]
+    lines.append(f"L5F vs B1, free-running per round: {fused['free_running_rounds']:.3f} vs "
+                 f"{own['free_running_rounds']:.3f}; accept@0.90: {fused['accept@0.90']:.3f} vs "
+                 f"{own['accept@0.90']:.3f} (seeds: {seed_hidden['L5F']['accept@0.90']} vs "
+                 f"{seed_hidden['B1']['accept@0.90']})")
+    return lines

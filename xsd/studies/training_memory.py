@@ -74,3 +74,17 @@ def memory_benchmark(profile: Profile, name: str = "L5F", shards: int = 2, facto
     return cached_json(Locations(profile).results("adapter_eval") / f"memory-{key}.json",
                        lambda: [training_peak_rss(name, n, settings=profile.adapters, seed=profile.seed, **shape)
                                 for n in (shards, shards * factor)], refresh)
+
+
+def memory_table(profile: Profile, shards: int = 2, name: str = "L5F"):
+    """`memory_benchmark` as a table, one row per store size (indexed by shards)."""
+    import pandas as pd
+
+    return pd.DataFrame(memory_benchmark(profile, name=name, shards=shards)).set_index("shards")
+
+
+def memory_growth_line(table) -> str:
+    """How much peak RSS grows from the smallest store to the largest, beside how much the store grows."""
+    growth = table["peak_rss_mb"].iloc[-1] - table["peak_rss_mb"].iloc[0]
+    store = table["store_mb"].iloc[-1] - table["store_mb"].iloc[0]
+    return f"peak RSS grows by {growth:.0f} MB while the store grows by {store:.0f} MB (half precision on disk)"

@@ -1,11 +1,14 @@
 """The world-and-models study: what training the pair cost, how well each model answers, and
-whether it reads its visual tokens or remembers its training clips. Each function trains the
-profile's models first if needed; the measurements are cached by the models and their settings.
+whether it reads its visual tokens or remembers its training clips, with the tables and the
+sentences the notebook shows (the world itself: `xsd.studies.world_data`; where the time goes:
+`xsd.studies.world_timing`). Each measuring function trains the profile's models first if needed;
+the measurements are cached by the models and their settings.
 """
 from __future__ import annotations
 
+from xsd import readings
 from xsd.cache import cached_json
-from xsd.config import Profile, fingerprint
+from xsd.config import SIDES, Profile, fingerprint
 from xsd.locations import Locations
 
 
@@ -37,3 +40,137 @@ def fact_choice(profile: Profile, limit: int | None = 40, refresh: bool = False,
     key = {"models": Locations(profile).models_key, "limit": limit}
     return cached_json(Locations(profile).results("results") / f"fact_choice-{fingerprint(key)}.json",
                        lambda: train_and_test_choice(profile, limit), refresh)
+
+
+# -- how good the two models are --------------------------------------------------------------------
+
+ACCURACY_GOALS = {"draft": 0.75, "target": 0.85}  # mean key-fact accuracy each model is built to reach
+
+
+def accuracy_table(accuracy: dict):
+    """Key-fact accuracy per question type (rows) of both models (columns), and the mean over all
+    graded answers as the last row."""
+    import pandas as pd
+
+    table = pd.DataFrame({side: {q: v["accuracy"] for q, v in accuracy[side]["per_qtype"].items()}
+                          for side in SIDES})
+    table.loc["mean (all graded answers)"] = [accuracy[side]["mean"] for side in SIDES]
+    return table
+
+
+def accuracy_verdicts(accuracy: dict, goals: dict = ACCURACY_GOALS) -> list[str]:
+    """One line per model: its mean key-fact accuracy, over how many answers, and whether it meets
+    its goal (mean ≥ goal) or is below it."""
+    return [f"{side}: {accuracy[side]['mean']:.1%} mean key-fact accuracy over {accuracy[side]['n']} answers — "
+            f"{'meets' if accuracy[side]['mean'] >= goal else 'below'} the goal of {goal:.0%}"
+            for side, goal in goals.items()]
+
+
+def accuracy_trust(accuracy: dict, goals: dict = ACCURACY_GOALS) -> str:
+    """Which models fall short of their accuracy goal, and what that means for the later studies'
+    acceptance rates."""
+    short = [f"the {side} ({accuracy[side]['mean']:.0%}, goal {goal:.0%})" for side, goal in goals.items()
+             if accuracy[side]["mean"] < goal]
+    if not short:
+        return "Both models meet their accuracy goals."
+    one = len(short) == 1
+    return (f"Below {'its' if one else 'their'} accuracy goal: {readings.join(short)}; the acceptance rates of "
+            f"the later studies describe {'that model' if one else 'these models'} on this profile.")
+
+
+# -- what training cost -----------------------------------------------------------------------------
+
+TRAINING_BUDGET_MINUTES = 20  # both models, side by side, on 2 cores
+
+
+def training_summary(profile: Profile, report: dict | None) -> str:
+    """Wall time of training both models against the budget, and how they were run in parallel."""
+    if report is None:
+        return f"profile {profile.name}: pretrained models, nothing trained here"
+    minutes = report["wall_seconds"] / 60
+    within = "within" if minutes <= TRAINING_BUDGET_MINUTES else "over"
+    return (f"both models: {minutes:.1f} min wall ({within} the {TRAINING_BUDGET_MINUTES}-minute budget), "
+            f"{report['jobs']} processes × {report['threads_per_job']} thread")
+
+
+def training_table(report: dict):
+    """Per model (columns): seconds of each training stage, tuning steps, final tuning loss and peak
+    memory (MB)."""
+    import pandas as pd
+
+    return pd.DataFrame({side: {"tower (s)": r["tower"]["seconds"], "features (s)": r["features"]["seconds"],
+                                "tuning (s)": r["tune"]["seconds"], "tuning steps": r["tune"]["steps"],
+                                "final tuning loss": r["tune"]["final_loss"], "peak memory (MB)": r["peak_rss_mb"]}
+                         for side, r in report["sides"].items()})
+
+
+def tower_table(report: dict):
+    """What each frozen tower tells apart on the test clips (stage A's heads), per quantity (rows)."""
+    import pandas as pd
+
+    return pd.DataFrame({side: r["tower"]["test_accuracy"] for side, r in report["sides"].items()})
+
+
+# -- reading or remembering: the fact choice ---------------------------------------------------------
+
+SAME_CHOICE = 0.10  # a train − test difference within ±0.10 reads "about as well on both"
+FEW_QUESTIONS = 20  # below this many test questions for a type, the reading adds a caution
+
+
+def fact_choice_table(choice: dict):
+    """Per model and question type (rows): choice accuracy on train and test clips, chance, and how
+    many test questions."""
+    import pandas as pd
+
+    rows = [{"model": side, "question": qtype, "train": choice[side]["train"][qtype]["accuracy"],
+             "test": choice[side]["test"][qtype]["accuracy"], "chance": scores["chance"], "n (test)": scores["n"]}
+            for side in SIDES for qtype, scores in choice[side]["test"].items()]
+    return pd.DataFrame(rows).set_index(["model", "question"])
+
+
+def fact_choice_gaps(choice: dict, side: str) -> dict[str, float]:
+    """Train minus test choice accuracy per question type of one model."""
+    return {q: choice[side]["train"][q]["accuracy"] - s["accuracy"] for q, s in choice[side]["test"].items()}
+
+
+def fact_choice_gap_lines(choice: dict) -> list[str]:
+    """One line per model: train minus test, per question type."""
+    return [f"{side}: train minus test, per question type: "
+            + ", ".join(f"{q} {g:+.2f}" for q, g in fact_choice_gaps(choice, side).items()) for side in SIDES]
+
+
+def choice_pattern(gaps: dict[str, float]) -> str:
+    """Which pattern a model's train − test gaps show: reading (all within ±SAME_CHOICE), memorised
+    training clips (better on train only), better on unseen clips, or no single pattern."""
+    n = len(gaps)
+    up = [q for q, g in gaps.items() if g > SAME_CHOICE]
+    down = [q for q, g in gaps.items() if g < -SAME_CHOICE]
+    if not up and not down:
+        return ("chooses about as well on unseen clips as on its training clips in every question type, the "
+                "pattern of a model that reads the visual tokens")
+    if not down:
+        return (f"chooses better on the clips it was tuned on ({readings.join(up)}; "
+                f"{readings.count_phrase(len(up), n, 'question type')}) and never better on unseen ones, the "
+                f"pattern of memorised training clips")
+    if not up:
+        return (f"chooses better on unseen clips than on its training clips ({readings.join(down)}; "
+                f"{readings.count_phrase(len(down), n, 'question type')}), which neither pattern predicts")
+    return (f"chooses better on its training clips for {readings.join(up)} and better on unseen clips for "
+            f"{readings.join(down)}: no single pattern")
+
+
+def fact_choice_reading(choice: dict) -> list[str]:
+    """The reading's paragraphs: a title, one bullet per model (its pattern and in how many question
+    types it is above chance on the test clips), and a caution when a type has few test questions."""
+    lines = []
+    for side in SIDES:
+        test_scores = choice[side]["test"]
+        if not test_scores:
+            continue
+        above = sum(s["accuracy"] > s["chance"] for s in test_scores.values())
+        lines.append(f"- The {side} {choice_pattern(fact_choice_gaps(choice, side))}; on the test clips it is above "
+                     f"chance in {readings.count_phrase(above, len(test_scores), 'question type')}.")
+    fewest = min((s["n"] for side in SIDES for s in choice[side]["test"].values()), default=0)
+    caution = (f"With as few as {fewest} test questions for a type, one answer moves its accuracy by {1 / fewest:.2f}: "
+               "read these differences with that in mind." if 0 < fewest < FEW_QUESTIONS else "")
+    return ["**Reading the fact choice.**", "\n".join(lines), caution]
