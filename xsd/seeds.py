@@ -77,7 +77,13 @@ TOKEN_LEVEL = {
     "token_adapter_top1_test": 0.2790,
     "token_adapter_top5_test": 0.5164,
     "token_adapter_params_m": 45.5,
+    # §2.2: the TokenAdapter's training run
+    "token_adapter_epochs": 11,
+    "token_adapter_best_epoch": 2,
 }
+
+# training_eval_results.md, "Storage": h_egpt [50, 4096] + h_vl [50, 4096] + mask [50] per sample.
+STORAGE = {"source": f"{TRAINING_EVAL} (Storage)", "mb_per_sample": 1.6, "hidden_size": 4096, "tokens": 50}
 
 # research_file_structure.md §3: stage timing ranges (ms), EventGPT vs Video-LLaVA.
 STAGE_TIMING = {

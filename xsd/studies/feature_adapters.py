@@ -154,15 +154,9 @@ def extraction_table(profile: Profile):
     return table.drop(columns="bytes_per_sample")
 
 
-# training_eval_results.md, "Storage": h_egpt [50, 4096] + h_vl [50, 4096] + mask [50] ≈ 1.6 MB per
-# sample (a figure xsd.seeds does not hold yet)
-SEEDS_STORAGE = {"source": "training_eval_results.md (Storage)", "mb_per_sample": 1.6, "hidden_size": 4096,
-                 "tokens": 50}
-
-
 def seeds_storage_line() -> str:
     """The seeds' storage per sample beside what half precision takes at their shape (both streams)."""
-    s = SEEDS_STORAGE
+    s = seeds.STORAGE
     half_mb = 2 * s["tokens"] * s["hidden_size"] * 2 / 1e6
     return (f"seeds: {s['mb_per_sample']} MB per sample (H = {s['hidden_size']}, {s['tokens']} tokens, both "
             f"streams); half precision at that shape is {half_mb:.2f} MB")

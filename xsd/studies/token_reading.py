@@ -11,9 +11,6 @@ from __future__ import annotations
 from xsd import readings, seeds
 from xsd.studies import token_level
 
-# sd_pipeline_c_analysis.md §2.2: the seeds' TokenAdapter trained 11 epochs, its best at epoch 2
-# (figures xsd.seeds does not hold yet)
-SEEDS_TOKEN_ADAPTER_EPOCHS = {"source": "sd_pipeline_c_analysis.md §2.2", "epochs": 11, "best_epoch": 2}
 NEAR_EVEN_PERCENT = 5  # a speedup within 5 % of 1 reads "within 5 % of break-even"
 
 
@@ -40,7 +37,7 @@ def adapter_table(study: dict, world: str):
     """The TokenAdapter's test top-1, top-5, top-1 run from the start, size and epochs, beside the seeds'."""
     import pandas as pd
 
-    adapter, reported, epochs = study["token_adapter"], seeds.TOKEN_LEVEL, SEEDS_TOKEN_ADAPTER_EPOCHS
+    adapter, reported, epochs = study["token_adapter"], seeds.TOKEN_LEVEL, seeds.TOKEN_LEVEL
     scores = adapter["test"]
     return pd.DataFrame([
         {"quantity": "top-1", world: scores["top1"], "seeds": reported["token_adapter_top1_test"]},
@@ -48,7 +45,7 @@ def adapter_table(study: dict, world: str):
         {"quantity": "top-1 run from start", world: scores["top1_run_from_start"], "seeds": None},
         {"quantity": "parameters (M)", world: adapter["params"] / 1e6, "seeds": reported["token_adapter_params_m"]},
         {"quantity": "epochs (best)", world: f"{adapter['epochs']} ({adapter['best_epoch']})",
-         "seeds": f"{epochs['epochs']} ({epochs['best_epoch']})"},
+         "seeds": f"{epochs['token_adapter_epochs']} ({epochs['token_adapter_best_epoch']})"},
     ]).set_index("quantity")
 
 
