@@ -31,6 +31,10 @@ The decode-phase speedups `decode_speedup_vs_ar` and `decode_speedup_vs_ar_loop`
 these decode phases summed over the same samples; the end-to-end `speedup_vs_ar` and
 `speedup_vs_ar_loop` are ratios of `Decoder.run`'s whole wall time (inputs included, for every
 method alike).
+
+What a run says beyond its summary (`best_variant`, `prefill_share`, `amdahl_bound`, ...) is at the
+end; the live study's tables and readings are in `live_report` (sections 1–4), `live_predictions`
+(the cost models beside the run) and `live_goals` (long answers, goals, Amdahl, exactness).
 """
 from __future__ import annotations
 
@@ -133,14 +137,19 @@ def decode_benchmark(profile: Profile, n: int = 24, gammas=(2, 3, 4), policies=P
            # 4: head steps timed in the loop; 5: every method's inputs, prefill and decode phase timed
            # over the same spans, ar's by generate's first step; decode speedups over ar and ar-loop)
            "format": 5}
-    return cached_json(where.results("results") / f"decode_benchmark-{fingerprint(key)}.json",
-                       lambda: bench_decode(profile, n=n, gammas=tuple(gammas), policies=tuple(policies),
-                                            qtypes=tuple(qtypes), progress=progress), refresh)
+    bench = cached_json(where.results("results") / f"decode_benchmark-{fingerprint(key)}.json",
+                        lambda: bench_decode(profile, n=n, gammas=tuple(gammas), policies=tuple(policies),
+                                             qtypes=tuple(qtypes), progress=progress), refresh)
+    # the summaries are derived from the runs and costs alone: made afresh, a cached run has every field
+    return {**bench, "methods": summarise(bench["runs"], bench["costs"])}
 
 
 # -- summaries ------------------------------------------------------------------------------------
 
 def summarise(runs: list[dict], costs: dict) -> dict:
+    """Per method (run label): total times, speedups over ar and ar-loop (end to end and of the
+    decode phase), each sample's speedup over ar, exact match, and for the loop's methods τ, the
+    phases, the ceiling and the target's slowdown (`drafting_summary`)."""
     reference = {r["sample"]: r for r in runs if r["label"] == "ar"}
     ar_wall = sum(r["wall_s"] for r in reference.values())
     loop_wall = {r["sample"]: r["wall_s"] for r in runs if r["label"] == "ar-loop"}
@@ -150,7 +159,9 @@ def summarise(runs: list[dict], costs: dict) -> dict:
     for name in dict.fromkeys(r["label"] for r in runs):
         own = [r for r in runs if r["label"] == name]
         wall = sum(r["wall_s"] for r in own)
-        per_sample = [reference[r["sample"]]["wall_s"] / r["wall_s"] for r in own]
+        samples = [{"sample": r["sample"], "tokens": len(r["tokens"]),
+                    "speedup": reference[r["sample"]]["wall_s"] / r["wall_s"]} for r in own]
+        per_sample = [s["speedup"] for s in samples]
         entry = {
             "wall_s": wall, "tokens": sum(len(r["tokens"]) for r in own), "n_samples": len(own),
             "speedup_vs_ar": ar_wall / wall, "speedup_vs_ar_loop": ratio_over(loop_wall, own, lambda r: r["wall_s"]),
@@ -162,6 +173,8 @@ def summarise(runs: list[dict], costs: dict) -> dict:
             "speedup_per_sample": {"mean": statistics.mean(per_sample), "min": min(per_sample),
                                    "max": max(per_sample),
                                    "stdev": statistics.stdev(per_sample) if len(per_sample) > 1 else 0.0},
+            # each sample's speedup over ar (its own sample's ar time over its time) and answer length
+            "per_sample": samples,
             "exact_match_rate": sum(r["tokens"] == reference[r["sample"]]["tokens"] for r in own) / len(own),
             "gamma": own[0]["gamma"], "policy": own[0]["policy"],
         }
@@ -241,3 +254,37 @@ def target_slowdown(stats: list[dict], costs: dict) -> dict:
     alone_verify = sum(costs["verify_s"][str(min(1 + p, largest))] for s in stats for p in s["proposed_per_round"])
     return {"prefill": sum(s["prefill_s"] for s in stats) / (len(stats) * costs["prefill_s"]),
             "verify": sum(s["verify_s"] for s in stats) / alone_verify if alone_verify else None}
+
+
+# -- what a run says, derived from its summary ----------------------------------------------------
+
+def best_variant(run: dict, prefix: str, by: str = "speedup_vs_ar") -> str:
+    """The label of the method starting with `prefix` (e.g. "two-phase", "l5f@3 ") with the highest
+    `by` in the run's summary; ties go to the label that sorts last, whatever the order of the runs."""
+    candidates = [name for name in run["methods"] if name.startswith(prefix)]
+    if not candidates:
+        raise KeyError(f"no method starting with {prefix!r} in this run: {', '.join(run['methods'])}")
+    return max(candidates, key=lambda name: (run["methods"][name][by], name))
+
+
+def answer_tokens(run: dict) -> float:
+    """The target's mean answer length in tokens (ar's, which every lossless method repeats)."""
+    ar = run["methods"]["ar"]
+    return ar["tokens"] / ar["n_samples"]
+
+
+def prefill_share(run: dict) -> float:
+    """p: the target's prefill (vision included), timed alone, as a share of `ar`'s mean time."""
+    ar = run["methods"]["ar"]
+    return run["costs"]["prefill_s"] / (ar["wall_s"] / ar["n_samples"])
+
+
+def amdahl_bound(share: float) -> float:
+    """1 / p: no decoder that shortens only the decode phase can beat it overall (p: `prefill_share`)."""
+    return 1 / share
+
+
+def decode_speedup_needed(share: float, overall: float) -> float:
+    """The decode-phase speedup an overall speedup `overall` needs when the untouched prefill takes
+    the share p of the baseline's time: (1 − p) / (1/S − p); infinite from S ≥ 1/p on."""
+    return (1 - share) / (1 / overall - share) if 1 / overall > share else float("inf")
