@@ -162,11 +162,13 @@ def test_proxy_table_is_the_models_fed_with_the_runs_loop_costs():
     m, costs = bench["methods"]["b1@2"], bench["costs"]
     n_tokens = live_wallclock.answer_tokens(bench)
     verify = loop_cost(costs, "3")
+    # b1 has no phase 1: no phase-1 verify, the prefill's token 0 and then N − 1 tokens in rounds
     honest = costmodel.honest_two_phase(
         n_tokens=n_tokens, free_tokens=0.0, tau=m["tau"], gamma=2, t_vl_prefill=costs["prefill_s"],
-        t_vl_decode=loop_cost(costs, "1"), t_verify_phase1=verify, t_verify=verify,
+        t_vl_decode=loop_cost(costs, "1"), t_verify_phase1=0.0, t_verify=verify, free_from_token0=True,
         t_head=loop_head_cost(costs, "B1"), t_egpt_prefill=0.003, t_egpt_decode=0.0)
     assert table.loc["b1@2", "honest model"] == round(honest["speedup"], 2)
+    assert honest["rounds"] == pytest.approx((n_tokens - 1) / m["tau"])
     assert table.loc["b1@2", "live vs ar-loop"] == round(0.041 / 0.042, 2)
     assert "off it by" in live_predictions.proxy_reading(table)
 
@@ -177,7 +179,8 @@ def test_decode_time_table_sets_the_honest_models_decode_phase_beside_the_live_o
     assert list(table.index)[0] == "ar-loop" and "prompt-lookup@2" not in table.index
     costs, m = bench["costs"], bench["methods"]["l5f@2 wait"]
     inputs = cost_inputs(fallback_costs=costs, fallback_stages=TIMINGS, in_loop=True)
-    model = inputs.honest(n_tokens=5.0, free_tokens=0.0, tau=m["tau"], gamma=2, head="L5F", draft_bound=True)
+    model = inputs.honest(n_tokens=5.0, free_tokens=0.0, tau=m["tau"], gamma=2, head="L5F", draft_bound=True,
+                          phase1=False)  # l5f alone: no phase 1
     row = table.loc["l5f@2 wait"]
     assert row["model ms / sample"] == pytest.approx(model["decode_sd"] * 1000)
     assert row["live ms / sample"] == pytest.approx(m["decode_phase_s"] / 2 * 1000)

@@ -42,7 +42,7 @@ def per_call_costs(decoder: Decoder, sample, max_k: int) -> dict:
     heads = {}
     hidden = state[None, None]
     for name, head in decoder.heads.items():
-        args = (hidden,) * len(head.streams)
+        args = head.inputs(hidden, hidden)
 
         def step(head=head, args=args):
             cache_ = KVCache()

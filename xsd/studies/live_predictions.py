@@ -40,12 +40,16 @@ def modelled(bench: dict) -> dict[str, dict]:
 
 def honest(inputs: CostInputs, name: str, m: dict, n_tokens: float, beside: bool = False) -> dict:
     """The honest model (`CostInputs.honest`) for method `name` with its summary `m`: its τ (at least
-    1), phase-1 free tokens and γ, charged as `method_charges` says; `beside`: the target's calls as
-    timed beside the draft VLM where the method runs it (a costs file has those costs)."""
+    1) and γ, and for two-phase its phase-1 free tokens (beyond the prefill's token 0, as the loop
+    counts them) and phase-1 verify; b1 and l5f have no phase 1, so none is charged. Charged as
+    `method_charges` says; `beside`: the target's calls as timed beside the draft VLM where the
+    method runs it (a costs file has those costs)."""
     charges = method_charges(name, m.get("policy"))
-    return inputs.honest(n_tokens=n_tokens, free_tokens=m["free_tokens_mean"], tau=max(m["tau"], 1.0),
-                         gamma=m["gamma"], head=charges["head"], draft_bound=charges["draft_bound"],
-                         beside=charges["beside"] if beside else "none")
+    phase1 = name.startswith("two-phase")
+    return inputs.honest(n_tokens=n_tokens, free_tokens=m["free_tokens_mean"] if phase1 else 0.0,
+                         tau=max(m["tau"], 1.0), gamma=m["gamma"], head=charges["head"],
+                         draft_bound=charges["draft_bound"], beside=charges["beside"] if beside else "none",
+                         phase1=phase1)
 
 
 # -- 5. the seeds' proxy and the honest model beside the live decoder ------------------------------
