@@ -41,15 +41,9 @@ costs_file = ""  # a costs file (`xsd bench decode --costs-only --json`): the ta
 stages_file = ""  # a stages file (`xsd bench stages --json`): the draft's prefill and decode step
 
 # %%
-import pandas as pd
-
-from xsd import costmodel, plotting, readings, seeds
-from xsd.studies import feature_adapters as adapter_eval
-from xsd.studies import live_wallclock, stage_timings
-from xsd.adapters import PER_POSITION
+from xsd import plotting, readings
 from xsd.config import load_profile
-from xsd.studies.costs_file import cost_inputs, load_costs, load_stages, machine_label
-from xsd.extract import open_store
+from xsd.studies import offline_proxy as study
 
 plotting.quiet_libraries()
 settings = load_profile(profile)
@@ -61,29 +55,10 @@ settings = load_profile(profile)
 # N = 50, P_vl = 310 ms, P_egpt = 130 ms, D_vl = 25 ms, A = 1.5 ms.
 
 # %%
-constants = seeds.TWO_PHASE_CONSTANTS
-rows, exact = [], {}
-for config in seeds.TWO_PHASE_CONFIGS:
-    value = costmodel.two_phase_speedup(
-        n_tokens=constants["n_tokens"], free_tokens=config["free_tokens"], alpha_decode=config["alpha_decode"],
-        t_vl_prefill=constants["t_vl_prefill"], t_vl_decode=constants["t_vl_decode"],
-        t_adapter=constants["t_adapter"], t_egpt_prefill=constants["t_egpt_prefill"])
-    exact[config["config"]] = (config["speedup"], value)
-    rows.append({"config": config["config"], "seeds": config["speedup"], "recomputed": round(value, 3),
-                 "difference": round(value - config["speedup"], 3) + 0.0})
-pd.DataFrame(rows).set_index("config")
+study.seeds_table()
 
 # %%
-off = readings.off_at_precision(exact)
-text = (f"{readings.count_phrase(len(exact) - len(off), len(exact)).capitalize()} configurations agree with the "
-        f"seeds to the printed precision")
-if off:
-    text += "; " + readings.join(f"{name} comes out {abs(value - stated):.3f} {'lower' if value < stated else 'higher'} "
-                                 f"({value:.3f} against {stated})" for name, stated, value in off)
-    if all(value < stated for _, stated, value in off):
-        text += (". The *speed ratio* study discusses a possible cause, averaging per-sample speedups, which would "
-                 "raise the seeds' figures; their published data cannot confirm it")
-readings.show(text + ".")
+readings.show(study.seeds_reading())
 
 # %% [markdown]
 # ## 2. The same model with measured timings
@@ -98,64 +73,18 @@ readings.show(text + ".")
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: the cost constants are timings measured in this run
-costs_data = load_costs(costs_file) if costs_file else None
-stages_data = load_stages(stages_file) if stages_file else None
-timings = stage_timings.stage_timings(settings) if stages_data is None else None
-evaluated = {row["adapter"]: row for row in adapter_eval.evaluate_profile(settings)}
-# a metric with nothing to measure (e.g. answers too short for one window) is NaN; count it as 0
-evaluated = {name: {k: (0.0 if isinstance(v, float) and v != v else v) for k, v in row.items()}
-             for name, row in evaluated.items()}
-bench = live_wallclock.decode_benchmark(settings) if costs_data is None else None
-mini_measured_on = next((r.get("measured_on") for r in (bench, timings) if r and r.get("measured_on")), None)
-inputs = cost_inputs(costs_data, stages_data, fallback_costs=bench["costs"] if bench else None,
-                     fallback_stages=timings, fallback_label=machine_label(mini_measured_on, profile))
-timing_name = inputs.label if inputs.from_file else profile  # names the columns computed with these timings
-# the heads' acceptance at the γ the honest model charges (the feature adapters study measures it at
-# adapter_eval.GAMMA; another γ measures the two heads again)
-heads = evaluated if gamma == adapter_eval.GAMMA else {
-    name: {k: (0.0 if isinstance(v, float) and v != v else v)
-           for k, v in adapter_eval.evaluate_profile_adapter(settings, name, gamma=gamma).items()}
-    for name in ("B1", "L5F")}
-# N: the measured mean answer length (target tokens) of the test store, not max_new_tokens
-answer_lengths = [len(record.tok_vl) for record in open_store(settings, "test").records()]
-n_tokens = sum(answer_lengths) / len(answer_lengths)
-print(f"N = {n_tokens:.1f} target tokens, the mean answer length of the {len(answer_lengths)} test answers "
-      f"(max_new_tokens = {settings.extract.max_new_tokens}); τ measured over γ = {gamma} windows")
-if inputs.from_file:
-    print(f"timing constants from {', '.join(f for f in (costs_file, stages_file) if f)}, measured on "
-          f"{'; '.join(inputs.machines)}; acceptance from the {profile} world's adapters")
-if len(inputs.machines) > 1:
-    print("caution, the constants were measured in more than one place: " + "; ".join(inputs.machines))
-measured = pd.DataFrame(inputs.constants_ms(gamma)).set_index("constant")
-measured["ms"] = measured["ms"].round(3)
-measured
+run = study.offline_run(settings, gamma, costs_file, stages_file)
+print("\n".join(study.input_lines(run)))
+study.constants_table(run)
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: the proxy is fed timings measured in this run
-def proxy(free, alpha):
-    return inputs.proxy(n_tokens=n_tokens, free_tokens=free, alpha_decode=alpha)
-
-
-l5f_alpha = evaluated["L5F"]["teacher_forced_first_window"]
-b1_alpha = evaluated["B1"]["teacher_forced_first_window"]
-configs = [(f"{name}+L5F", evaluated[name]["prefill_free_tokens"], l5f_alpha) for name in PER_POSITION]
-configs += [("L5F-only", 0.0, l5f_alpha), ("B1-only", 0.0, b1_alpha)]
-seeds_by_config = {c["config"]: c["speedup"] for c in seeds.TWO_PHASE_CONFIGS}
-mini_proxy = pd.DataFrame([{"config": name, "free tokens": round(free, 2), "decode α": round(alpha, 3),
-                            f"proxy ({timing_name})": round(proxy(free, alpha), 3), "seeds": seeds_by_config[name]}
-                           for name, free, alpha in configs]).set_index("config")
-mini_proxy
+proxy_table = study.proxy_table(run)
+proxy_table
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: the proxy is fed timings measured in this run
-values = mini_proxy[f"proxy ({timing_name})"]
-faster = int((values.round(3) > 1).sum())
-spread = (f"{values.min():.3f}× in every configuration" if values.min() == values.max()
-          else f"{values.min():.3f}× to {values.max():.3f}×")
-readings.show(f"With these timings and the {profile} world's acceptance the proxy gives {spread} "
-              f"(the seeds: {mini_proxy['seeds'].min()}× to {mini_proxy['seeds'].max()}×); "
-              f"{readings.count_phrase(faster, len(values), 'configuration')} "
-              f"{'is' if faster == 1 and len(values) > 2 else 'are'} faster than decoding with the target alone.")
+readings.show(study.proxy_reading(run, proxy_table))
 
 # %% [markdown]
 # ## 3. The honest cost model
@@ -174,35 +103,7 @@ readings.show(f"With these timings and the {profile} world's acceptance the prox
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: the honest model is fed timings measured in this run
-def honest(free, head_name, phase1, concurrent=True, beside="none", inputs=inputs):
-    tau = 1 + heads[head_name]["free_running_rounds"]
-    # free tokens as measured (counted from t = 0); the phase-1 candidates cost one verify forward
-    # where there is a phase 1; L5F waits for the draft VLM
-    return inputs.honest(n_tokens=n_tokens, free_tokens=free, tau=tau, gamma=gamma, head=head_name,
-                         draft_bound=head_name == "L5F", concurrent=concurrent, beside=beside, phase1=phase1,
-                         free_from_token0=True)
-
-
-static_inputs = (cost_inputs(costs_data, stages_data, fallback_stages=timings,
-                             fallback_label=machine_label(mini_measured_on, profile), static=True)
-                 if costs_data is not None and "static_costs" in costs_data else None)
-concurrent_column, sequential_column = (("honest, concurrent", "honest, sequential") if inputs.from_file
-                                        else ("honest, 2 cores", "honest, 1 core"))
-rows = []
-for name, free, _ in configs:
-    head_name = "B1" if name == "B1-only" else "L5F"
-    phase1 = name not in ("B1-only", "L5F-only")  # a prefill adapter's candidates make phase 1
-    two_cores, one_core = honest(free, head_name, phase1), honest(free, head_name, phase1, concurrent=False)
-    row = {"config": name, f"proxy ({timing_name})": mini_proxy.loc[name, f"proxy ({timing_name})"],
-           concurrent_column: round(two_cores["speedup"], 3), sequential_column: round(one_core["speedup"], 3)}
-    if inputs.beside_draft is not None:  # B1 needs no draft VLM; every L5F configuration runs it throughout
-        beside = "none" if head_name == "B1" else "all"
-        row["honest, draft beside"] = round(honest(free, head_name, phase1, beside=beside)["speedup"], 3)
-    if static_inputs is not None:
-        row["honest, static cache"] = round(honest(free, head_name, phase1, inputs=static_inputs)["speedup"], 3)
-    rows.append({**row, "draft-bound": two_cores["draft_bound"],
-                 f"τ (free-running, γ = {gamma})": round(1 + heads[head_name]["free_running_rounds"], 2)})
-honest_table = pd.DataFrame(rows).set_index("config")
+honest_table = study.honest_table(run)
 honest_table
 
 # %% [markdown]
@@ -214,24 +115,7 @@ honest_table
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: the reading compares speedups built on timings measured in this run
-best = honest_table[concurrent_column].idxmax()
-print(f"best configuration under the honest model: {best} at {honest_table.loc[best, concurrent_column]:.2f}× "
-      f"(proxy: {honest_table.loc[best, f'proxy ({timing_name})']:.2f}×), "
-      f"{readings.speedup_phrase(honest_table.loc[best, concurrent_column])}")
-differences = honest_table[f"proxy ({timing_name})"] - honest_table[concurrent_column]
-gap = differences.mean()
-print(f"proxy minus honest model ({concurrent_column}), mean over the configurations: {gap:+.2f}×; the proxy is "
-      f"above the honest model in {int((differences > 0).sum())} of {len(differences)}")
-if inputs.from_file:
-    above = int((honest_table[f"proxy ({timing_name})"] > honest_table[concurrent_column]).sum())
-    top = honest_table[concurrent_column].max()
-    print(f"costs measured on {inputs.label}; acceptance from the {profile} world: the proxy is above the honest "
-          f"model in {above} of {len(honest_table)} configurations; the honest model's best, {top:.2f}×, is "
-          f"{'faster' if top > 1 else 'no faster'} than decoding with the target alone")
-    for column in ("honest, draft beside", "honest, static cache"):
-        if column in honest_table:
-            change = (honest_table[column] - honest_table[concurrent_column]).mean()
-            print(f"{column}: {change:+.3f}× on average against {concurrent_column}")
+print("\n".join(study.honest_lines(run, honest_table)))
 
 # %% [markdown]
 # **Reading.** Where the two models part: the proxy prices a verify forward over γ + 1 positions
@@ -242,24 +126,5 @@ if inputs.from_file:
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: the reading compares timings measured in this run
-verify_s, decode_s, head_s = inputs.verify(gamma + 1), inputs.t_vl_decode, inputs.t_head["L5F"]
-verify_words = readings.ratio_phrase(verify_s, decode_s, size="long", more="longer", less="shorter")
-lines = [f"- A verify forward over γ + 1 = {gamma + 1} positions takes {verify_s * 1e3:.3f} ms against "
-         f"{decode_s * 1e3:.3f} ms for a decode step: {verify_words} as the step the proxy charges."]
-lines.append(f"- A round's {gamma} L5F head steps take {gamma * head_s * 1e3:.3f} ms where the proxy charges one "
-             f"({head_s * 1e3:.3f} ms): {gamma * head_s / decode_s:.1%} of a decode step against {head_s / decode_s:.1%}.")
-for head_name in ("L5F", "B1"):
-    teacher, live = evaluated[head_name]["teacher_forced_first_window"], heads[head_name]["free_running_rounds"]
-    relation = ("about the same as" if readings.agree(live, teacher, 0.05)
-                else "below" if live < teacher else "above")
-    lines.append(f"- {head_name}: the accepted run per round when drafting live (γ = {gamma}) is {live:.2f}, {relation} "
-                 f"the teacher-forced {teacher:.2f} (first γ = {adapter_eval.GAMMA} window) the proxy counts.")
-bound = int(honest_table["draft-bound"].sum())
-if bound:
-    lines.append(f"- In {readings.count_phrase(bound, len(honest_table), 'configuration')} a round waits for the "
-                 f"draft VLM's states, which the proxy never charges.")
-above = int((differences > 0).sum())
-verdict = (f"On balance the proxy is above the honest model ({concurrent_column}) in "
-           f"{readings.count_phrase(above, len(differences), 'configuration')}, by {gap:+.2f}× on average"
-           + (": it is optimistic here." if above == len(differences) and gap > 0 else "."))
-readings.show("\n".join(lines), verdict, "The *live wall-clock* study measures what a running decoder gets.")
+readings.show(*study.honest_reading(run, honest_table),
+              "The *live wall-clock* study measures what a running decoder gets.")

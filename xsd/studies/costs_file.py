@@ -12,6 +12,9 @@ Two commands write them, on whatever device a reader has:
 naming the file. `cost_inputs` turns the files, or where none is given the mini run's own
 measurements, into the constants the cost models of `xsd.costmodel` take, each with where it was
 measured; its methods evaluate the seeds' proxy and the honest model with them.
+
+Over ~300 lines because the checks and the constants read the same keys: a file's checks list what
+`cost_inputs` reads from it, and the two change together.
 """
 from __future__ import annotations
 
