@@ -200,6 +200,10 @@ def profile_stage_timings(profile: Profile, threads: int = 1, repeats: int = 10,
     from xsd.world.layout import N_SLICES
 
     device = resolve(device, profile)
+    if profile.models.random_weights is not None:
+        from xsd.pipeline import ensure_world
+
+        ensure_world(profile, progress=False)  # the random pair's tokenizer reads the world's texts
     pair = load_models(profile, device=device)
     if prompt_tokens:
         pair.prompt_tokens = dict(prompt_tokens)
