@@ -454,7 +454,8 @@ def test_the_decode_benchmark_key_survives_a_moved_cache(tmp_path, monkeypatch):
         monkeypatch.setenv("XSD_CACHE", str(cache))
         monkeypatch.setenv("XSD_MODELS", str(tmp_path / where / "models"))
         monkeypatch.setattr(live_wallclock, "cached_json",
-                            lambda path, compute, refresh, cache=cache: keys.append(path.relative_to(cache)))
+                            lambda path, compute, refresh, cache=cache:
+                            keys.append(path.relative_to(cache)) or {"runs": [], "costs": {}})
         live_wallclock.decode_benchmark(load_profile("smoke"))
     assert keys[0] == keys[1] and keys[0].name.startswith("decode_benchmark-")
 
