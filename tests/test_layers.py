@@ -148,3 +148,10 @@ def test_every_package_folder_is_a_package():
     """A folder without __init__.py is left out of a wheel built by `packages.find`."""
     folders = {p.parent for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
     assert sorted(str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").is_file()) == []
+
+
+def test_every_module_says_what_it_is_for():
+    import ast
+
+    bare = [str(p.relative_to(ROOT)) for p in sorted(PACKAGE.rglob("*.py")) if not ast.get_docstring(ast.parse(p.read_text()))]
+    assert bare == []

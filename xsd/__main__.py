@@ -1,3 +1,4 @@
+"""`python -m xsd`: the same as the `xsd` command."""
 import sys
 
 from xsd.cli import main
