@@ -26,7 +26,7 @@ from typing import ClassVar
 
 import yaml
 
-from xsd.arguments import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE
+from xsd.arguments import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, Limit
 from xsd.models.config import LLMConfig, ModelsConfig, RandomWeightsConfig, TowerConfig, TrainConfig
 from xsd.world.config import WorldConfig
 
@@ -109,7 +109,8 @@ def profile_path(name_or_path: str | Path) -> Path:
 
 # The models' sections (xsd.models.config) have no LIMITS of their own; their ranges are here.
 _STEPS = ("tower_steps", "tower_batch", "tune_steps", "tune_batch", "tune_turns", "position_bins", "threads",
-          "log_every", "checkpoint_every")
+          "log_every", "checkpoint_every", "base_batch")
+TEXT_SCENES = Limit(1, 10**7)  # xsd.world.texts.MAX_TEXT_SCENES: text scenes stay clear of other seeds
 MODELS_LIMITS = {
     ModelsConfig: {"image_size": AT_LEAST_ONE, "video_frames": AT_LEAST_ONE, "event_frames": AT_LEAST_ONE,
                    "vocab_size": NON_NEGATIVE},
@@ -118,7 +119,8 @@ MODELS_LIMITS = {
     LLMConfig: dict.fromkeys(("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions"),
                              AT_LEAST_ONE),
     TrainConfig: {**dict.fromkeys(_STEPS, AT_LEAST_ONE), "tower_lr": POSITIVE, "tune_lr": POSITIVE,
-                  "pretrain_scenes": NON_NEGATIVE, "tune_scenes": NON_NEGATIVE},
+                  "pretrain_scenes": NON_NEGATIVE, "tune_scenes": NON_NEGATIVE,
+                  "base_steps": NON_NEGATIVE, "base_lr": POSITIVE, "base_scenes": TEXT_SCENES},
     RandomWeightsConfig: {"prompt_tokens": NON_NEGATIVE},
 }
 SIDES = ("draft", "target")

@@ -7,7 +7,7 @@ architectures from `tower` and `llm` with random weights (`random_weights`). Bot
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,14 @@ class LLMConfig:
     max_positions: int
 
 
+BASE_SETTINGS = ("base_steps", "base_batch", "base_lr", "base_scenes")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """The recipe: (A) each tower on dense scene attributes, (B) its features cached, (C)
-    projector + LLM on those features, loss on answer tokens only."""
+    projector + LLM on those features, loss on answer tokens only; with `base_steps`, both
+    LLMs start stage C from one base LLM trained on scene text first (xsd.models.mini_base)."""
     tower_steps: int | dict[str, int]   # stage A steps: one number, or per side {draft: n, target: n}
     tower_batch: int
     tower_lr: float
@@ -49,6 +53,17 @@ class TrainConfig:
     threads: int = 1
     log_every: int = 50
     checkpoint_every: int = 200
+    base_steps: int = 0        # steps of the shared base LLM on scene text (0: none, each LLM starts random)
+    base_batch: int = 8        # conversations per step (one scene's description + its questions, one style)
+    base_lr: float = 0.001
+    base_scenes: int = 2000    # text scenes from the world's generator (xsd.world.texts), two conversations each
+
+    def __repr__(self) -> str:
+        """The dataclass's own repr, without the base settings while there is no base stage: the
+        repr keys the trained models' cache (xsd.locations.Locations.checkpoint), so a profile
+        without a base LLM keeps the checkpoint it had before these settings existed."""
+        shown = [f for f in fields(self) if f.name not in BASE_SETTINGS or self.base_steps]
+        return f"{type(self).__qualname__}({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
 
 
 def per_side(value: int | dict[str, int], side: str) -> int:

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from xsd.cache import write_json_atomic
 
@@ -36,19 +37,27 @@ def staged(name: str):
     """Run a stage once: its report is kept in <side>_<name>/done.json and reused afterwards."""
     def wrap(body):
         def stage(profile, spec, directory, log, stop_after):
-            folder = directory / f"{spec.name}_{name}"
-            done = folder / "done.json"
-            if done.is_file():
-                return json.loads(done.read_text())
-            folder.mkdir(parents=True, exist_ok=True)
-            started = time.perf_counter()
-            stop = stop_after[1] if stop_after and stop_after[0] == name else None
-            result = body(profile, spec, directory, folder, log, stop)
-            if result is None:  # stopped early
-                return None
-            result["seconds"] = time.perf_counter() - started
-            write_json_atomic(done, result)
-            return result
+            def run(folder, stop):
+                return body(profile, spec, directory, folder, log, stop)
+            return run_once(directory / f"{spec.name}_{name}", name, run, stop_after)
         stage.__name__ = name
         return stage
     return wrap
+
+
+def run_once(folder: Path, name: str, run: Callable[[Path, int | None], dict | None],
+             stop_after: tuple[str, int] | None) -> dict | None:
+    """`run(folder, stop)` unless `folder/done.json` holds its report already; the report (with
+    its seconds) is written there, or None returned when `stop_after` ended the stage early."""
+    done = folder / "done.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    stop = stop_after[1] if stop_after and stop_after[0] == name else None
+    result = run(folder, stop)
+    if result is None:  # stopped early
+        return None
+    result["seconds"] = time.perf_counter() - started
+    write_json_atomic(done, result)
+    return result

@@ -17,6 +17,10 @@ Per side (draft = EventGPT on event frames, target = Video-LLaVA on RGB video fr
      every question of a clip packed behind its visual tokens, each turn seeing only those and
      itself (`train.conversation_batch`), loss on answer tokens only.
 
+With `base_steps`, both LLMs start stage C from one shared base LLM (xsd.models.mini_base: a
+causal LM on scene text in both answer styles, trained once per checkpoint, by the draft before
+its stage A; the target takes it before its stage C); without, from random weights.
+
 The two sides are independent, so they train side by side in two processes (one thread each).
 Everything lives in `Locations(profile).checkpoint`, keyed by the models and world settings,
 the seed and MODELS_RECIPE (xsd.locations). Each stage is resumable (run_steps writes
@@ -35,6 +39,7 @@ import torch
 from xsd.cache import replace_folder, write_json_atomic
 from xsd.config import SIDES, Profile, load_profile
 from xsd.locations import MODELS_RECIPE, Locations
+from xsd.models import mini_base
 from xsd.models.config import ModelsConfig
 from xsd.models.mini_sides import SPECS, side_logger
 from xsd.models.mini_tower import pretrain_tower
@@ -74,6 +79,8 @@ def train_pair(profile: Profile, jobs: int = 2, log=print, stop_after: tuple[str
                         **{r["side"]: r["peak_rss_mb"] for r in reports}},
         "sides": {r["side"]: r for r in reports},
     }
+    if mini_base.enabled(profile):
+        report["base_llm"] = json.loads((directory / mini_base.FOLDER / "done.json").read_text())
     write_json_atomic(directory / "training.json", report)
     log(f"trained pair in {directory} ({report['wall_seconds']:.0f} s wall)")
     return report
@@ -107,19 +114,29 @@ def save_tokenizer(texts: list[str], models: ModelsConfig, directory: Path) -> N
 # -- one side -------------------------------------------------------------------------------------
 
 def train_side(profile_ref: str, side: str, directory: str, stop_after: tuple[str, int] | None = None) -> dict:
-    """Stages A, B, C of one side, each skipped when already done; returns the side's report."""
+    """Stages A, B, C of one side, each skipped when already done, and the base LLM before stage
+    C (and, on the side that trains it, before stage A); returns the side's report, in which
+    `base_llm_seconds` is what this side spent on the base LLM (training it or waiting for it)."""
     profile = load_profile(profile_ref)
     models, spec, directory = profile.models, SPECS[side], Path(directory)
     torch.set_num_threads(models.train.threads)
     log = side_logger(side)
     report = {"side": side}
+    base_first = side == mini_base.TRAINED_BY
     for stage in (pretrain_tower, cache_features, tune_llm):
+        if mini_base.enabled(profile) and (stage is tune_llm or (stage is pretrain_tower and base_first)):
+            started = time.perf_counter()
+            base = mini_base.train_base_llm(profile, directory, log, stop_after)
+            report["base_llm_seconds"] = report.get("base_llm_seconds", 0.0) + time.perf_counter() - started
+            if base is None:
+                return report
         result = stage(profile, spec, directory, log, stop_after)
         if result is None:
             return report
         report[stage.__name__] = result
     save_side(profile, spec, directory)
-    report["seconds"] = sum(r["seconds"] for k, r in report.items() if isinstance(r, dict))
+    report["seconds"] = (sum(r["seconds"] for k, r in report.items() if isinstance(r, dict))
+                         + report.get("base_llm_seconds", 0.0))
     report["peak_rss_mb"] = peak_rss_mb()
     log(f"done in {report['seconds']:.0f} s, peak memory {report['peak_rss_mb']:.0f} MB")
     return report

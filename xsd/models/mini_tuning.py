@@ -74,9 +74,11 @@ def scene_conversations(profile: Profile, spec: SideSpec):
 # -- stage C: projector + LLM instruction tuning ----------------------------------------------------
 
 def side_model(profile: Profile, spec: SideSpec, directory: Path):
-    """A fresh VLM of this side with the pretrained tower in it, and its tokenizer."""
+    """A fresh VLM of this side with the pretrained tower in it and its LLM from the shared base
+    LLM (random without one), and its tokenizer."""
     from transformers import AutoTokenizer
 
+    from xsd.models import mini_base
     from xsd.models.eventgpt import build_draft
     from xsd.models.tokenizer import target_tokenizer, target_vocab_size
     from xsd.models.videollava import build_target
@@ -88,6 +90,8 @@ def side_model(profile: Profile, spec: SideSpec, directory: Path):
         tokenizer = target_tokenizer(base)
         model = build_target(profile.models, target_vocab_size(tokenizer), len(base), profile.seed + 1)
     load_tower_into(model, directory, spec)
+    if mini_base.enabled(profile):
+        mini_base.load_base_llm(model, mini_base.base_weights(directory))
     return model, tokenizer
 
 

@@ -49,13 +49,16 @@ def run_steps(model: nn.Module, loss_of_step: Callable[[int], torch.Tensor], set
     """Train the parameters of `model` that require grad; returns the loss of every step.
 
     `loss_of_step(i)` builds step i's batch (from seed and i alone) and returns its loss.
-    `stop_after` ends the run early (as a kill would), leaving a checkpoint to resume from.
+    `stop_after` ends the run early (as a kill would), leaving a checkpoint to resume from; a
+    run resumed at or past that step stops at once.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(settings.warmup, settings.steps))
     state_file = Path(directory) / "state.pt"
     start, losses = _resume(state_file, model, optimizer, schedule)
+    if stop_after is not None and start >= stop_after:
+        return losses
     if start:
         log(f"resuming at step {start}/{settings.steps}")
     model.train()
@@ -205,21 +208,27 @@ def conversation_batch(model, tokenizer, side: str, conversations: list[Conversa
         prompts, features, visual_id = _turn_prompts(model, tokenizer, side, conversation)
         visual.append(features)
         rows.append(_packed_row(tokenizer, prompts, [a for _, a in conversation.turns], visual_id))
+    from xsd.models import eventgpt, videollava
+
+    encoded = (eventgpt.as_encoder_outputs(visual) if side == "draft"
+               else videollava.as_encoder_outputs(torch.cat(visual)))
+    return {**packed_batch(tokenizer, rows), "mm_encoder_outputs": encoded}
+
+
+PADDING = -1  # segment of padding tokens
+
+
+def packed_batch(tokenizer, rows: list[dict]) -> dict:
+    """Packed rows (ids, labels, positions, segments) right-padded into one batch, each turn
+    masked to see only the shared prefix and itself (`turn_block_mask`)."""
     width = max(len(r["ids"]) for r in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     input_ids = torch.tensor([r["ids"] + [pad] * (width - len(r["ids"])) for r in rows])
     label_ids = torch.tensor([r["labels"] + [IGNORE] * (width - len(r["labels"])) for r in rows])
     positions = torch.tensor([r["positions"] + [0] * (width - len(r["positions"])) for r in rows])
     segments = torch.tensor([r["segments"] + [PADDING] * (width - len(r["segments"])) for r in rows])
-    from xsd.models import eventgpt, videollava
-
-    encoded = (eventgpt.as_encoder_outputs(visual) if side == "draft"
-               else videollava.as_encoder_outputs(torch.cat(visual)))
     return {"input_ids": input_ids, "attention_mask": turn_block_mask(segments), "position_ids": positions,
-            "labels": label_ids, "mm_encoder_outputs": encoded}
-
-
-PADDING = -1  # segment of padding tokens
+            "labels": label_ids}
 
 
 def _turn_prompts(model, tokenizer, side: str, conversation: Conversation):

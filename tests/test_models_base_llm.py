@@ -1,0 +1,258 @@
+"""The shared base LLM of the mini pair: its settings (and the checkpoint key without them), its scene
+text, its packed rows, both sides' LLMs starting from it, and the stage resuming to the same weights."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+pytest.importorskip("transformers")
+
+from xsd.config import ProfileError, load_profile  # noqa: E402
+from xsd.locations import Locations  # noqa: E402
+from xsd.models import mini_base, mini_tower, mini_training, mini_tuning, train  # noqa: E402
+from xsd.models.config import BASE_SETTINGS  # noqa: E402
+from xsd.models.mini_sides import SPECS  # noqa: E402
+from xsd.world import qa, texts  # noqa: E402
+from xsd.world.pretraining import PRETRAINING_OFFSET  # noqa: E402
+from xsd.world.scene import COLOURS  # noqa: E402
+
+
+def with_train(profile, **settings):
+    models = profile.models
+    return dataclasses.replace(profile, models=dataclasses.replace(models, train=dataclasses.replace(
+        models.train, **settings)))
+
+
+# -- settings -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["mini", "smoke"])
+def test_without_a_base_stage_the_checkpoint_key_ignores_the_base_settings(name):
+    profile = load_profile(name)
+    assert profile.models.train.base_steps == 0
+    assert not any(setting in repr(profile.models) for setting in BASE_SETTINGS)
+    key = Locations(profile).checkpoint
+    assert Locations(with_train(profile, base_batch=3, base_lr=0.5, base_scenes=7)).checkpoint == key
+    based = Locations(with_train(profile, base_steps=10)).checkpoint
+    assert based != key
+    assert Locations(with_train(profile, base_steps=10, base_scenes=7)).checkpoint != based
+
+
+@pytest.mark.parametrize("setting, value", [("base_steps", -1), ("base_batch", 0), ("base_lr", 0.0),
+                                            ("base_scenes", 0), ("base_scenes", texts.MAX_TEXT_SCENES + 1)])
+def test_base_settings_are_checked(tmp_path, setting, value):
+    from xsd.config import TEXT_SCENES
+
+    assert TEXT_SCENES.high == texts.MAX_TEXT_SCENES
+    data = yaml.safe_load(open(load_profile("smoke").source))
+    data["models"]["train"][setting] = value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ProfileError, match=setting):
+        load_profile(path)
+
+
+# -- scene text -------------------------------------------------------------------------------------------
+
+def test_text_scenes_are_deterministic_and_speak_each_style():
+    world, seed = load_profile("smoke").world, 0
+    first = texts.text_conversations(world, seed, 5)
+    assert first == texts.text_conversations(world, seed, 5)
+    assert first != texts.text_conversations(world, seed, 6)
+    assert set(first) == set(qa.STYLES)
+    for style, text in first.items():
+        assert len(text["turns"]) == len(qa.QTYPES) and text["description"].startswith("Seen: ")
+    for index in range(20):
+        event = texts.text_conversations(world, seed, index)["event"]
+        words = (event["description"] + " " + " ".join(a for _, a in event["turns"])).replace(".", " ").split()
+        assert not set(words) & set(COLOURS) and "Light:" not in event["description"]
+
+
+def test_text_scenes_are_not_world_or_pretraining_scenes():
+    """Text scene j is sequence TEXT_OFFSET + j, beyond every world and every tower pretraining scene."""
+    from xsd.world.pretraining import sequence_clip
+
+    world, seed = load_profile("smoke").world, 0
+    assert texts.TEXT_OFFSET >= PRETRAINING_OFFSET + texts.MAX_TEXT_SCENES
+    scenes = [sequence_clip(world, seed, i, 0, "rgb")["truth"]["agents"] for i in range(3)]
+    ours = [texts.text_truth(world, seed, j * world.clips_per_sequence)["agents"] for j in range(3)]
+    keys = ("class", "colour", "direction", "lane")
+    strip = lambda agents: [{k: a[k] for k in keys} for a in agents]  # noqa: E731
+    assert not any(strip(o) == strip(s) for o in ours for s in scenes if o)
+    with pytest.raises(ValueError, match="text scene index"):
+        texts.text_truth(world, seed, texts.MAX_TEXT_SCENES)
+
+
+def test_the_text_truth_answers_as_the_world_does():
+    """Every answer states its view's facts, read back by the world's own grading."""
+    world = load_profile("smoke").world
+    for index in range(10):
+        truth = texts.text_truth(world, 0, index)
+        for style in qa.STYLES:
+            for question in qa.view_questions(truth, style, np.random.default_rng(index)):
+                assert qa.grade(question["answer"], question["facts"]), question
+
+
+# -- packed rows ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def base_tokenizer():
+    from xsd.models.pair import tokenizer_texts
+    from xsd.models.tokenizer import train_tokenizer
+
+    world = load_profile("smoke").world
+    corpus = [t for i in range(30) for text in texts.text_conversations(world, 0, i).values()
+              for t in [text["description"], *(s for turn in text["turns"] for s in turn)]]
+    return train_tokenizer(tokenizer_texts(corpus), 400)
+
+
+def test_a_row_is_the_sides_prompt_with_the_description_then_every_turn(base_tokenizer):
+    from xsd.models import eventgpt, videollava
+
+    text = texts.text_conversations(load_profile("smoke").world, 0, 2)
+    for style, prompt, placeholder in (("event", eventgpt.draft_prompt, eventgpt.EVENT_PLACEHOLDER),
+                                       ("video", videollava.target_prompt, videollava.VIDEO_PLACEHOLDER)):
+        turns = text[style]["turns"][:3]
+        row = mini_base.conversation_row(base_tokenizer, style, text[style]["description"], turns)
+        head = base_tokenizer(prompt("").split(placeholder)[0])["input_ids"]
+        assert row["ids"][:len(head)] == head
+        prefix = row["segments"].count(0)
+        assert base_tokenizer.decode(row["ids"][len(head):prefix]) == text[style]["description"]
+        for turn, (question, answer) in enumerate(turns, start=1):
+            at = [i for i, s in enumerate(row["segments"]) if s == turn]
+            said = base_tokenizer.decode(row["ids"][at[0]:at[-1] + 1])
+            assert question in said and said.endswith(f"ASSISTANT: {answer}</s>")
+            assert row["labels"][at[0]] == train.IGNORE and row["labels"][at[1]:at[-1] + 1] == row["ids"][at[1]:at[-1] + 1]
+            assert row["positions"][at[0]] == prefix
+        mask = train.packed_batch(base_tokenizer, [row])["attention_mask"][0, 0]
+        last = len(row["ids"]) - 1
+        assert mask[last, :prefix].all() and not mask[last, prefix:prefix + 1].any()
+
+
+def test_a_step_draws_distinct_conversations_from_seed_and_step():
+    profile = with_train(load_profile("smoke"), base_steps=4, base_batch=3, base_scenes=5)
+    step = mini_base.conversations_of_step(profile, 1)
+    assert step == mini_base.conversations_of_step(profile, 1) and len(step) == 3
+    assert len({(style, description) for style, description, _ in step}) == 3
+
+
+# -- both sides start from the base LLM --------------------------------------------------------------------
+
+@pytest.fixture
+def side_folder(tmp_path, base_tokenizer):
+    """A checkpoint folder with what stage C starts from: the tokenizer and both towers."""
+    profile = load_profile("smoke")
+    base_tokenizer.save_pretrained(str(tmp_path / "tokenizer"))
+    for spec in SPECS.values():
+        (tmp_path / f"{spec.name}_tower").mkdir()
+        torch.save(mini_tower.new_tower(profile, spec).tower.state_dict(), tmp_path / f"{spec.name}_tower" / "tower.pt")
+    return tmp_path
+
+
+def llm_weights(model) -> dict:
+    return {n: t for n, t in model.state_dict().items() if n.startswith(("model.language_model.", "lm_head."))}
+
+
+def test_both_sides_llms_start_from_the_base_llm(side_folder):
+    from xsd.cache import torch_save_atomic
+
+    profile = with_train(load_profile("smoke"), base_steps=2)
+    base, _ = mini_base.new_base_llm(profile, side_folder)
+    state = {n: torch.randn_like(t) for n, t in base.state_dict().items()}
+    (side_folder / mini_base.FOLDER).mkdir()
+    torch_save_atomic({"model": state}, side_folder / mini_base.FOLDER / "state.pt")
+    with pytest.raises(FileNotFoundError, match="not trained yet"):
+        mini_tuning.side_model(profile, SPECS["draft"], side_folder)
+    (side_folder / mini_base.FOLDER / "done.json").write_text("{}")
+    for side in ("draft", "target"):
+        model, tokenizer = mini_tuning.side_model(profile, SPECS[side], side_folder)
+        weights = llm_weights(model)
+        assert len(weights) == len(state)
+        for name, value in state.items():
+            mine = name if name.startswith("lm_head.") else "model.language_model." + name.removeprefix("model.")
+            rows = weights[mine].shape[0]
+            assert torch.equal(weights[mine], value[:rows]), (side, name)
+        vocab = model.get_input_embeddings().weight.shape[0]
+        assert vocab == (len(tokenizer) if side == "draft" else state["model.embed_tokens.weight"].shape[0])
+        tower = torch.load(side_folder / f"{side}_tower" / "tower.pt", weights_only=True)
+        ours = model.model.vision_tower if side == "draft" else model.model.video_tower
+        assert all(torch.equal(ours.state_dict()[n], t) for n, t in tower.items())
+
+
+def test_without_a_base_stage_the_sides_start_as_before(side_folder):
+    from xsd.models.eventgpt import build_draft
+    from xsd.models.tokenizer import target_tokenizer, target_vocab_size
+    from xsd.models.videollava import build_target
+
+    profile = load_profile("smoke")
+    base = load_tokenizer(side_folder)
+    draft, _ = mini_tuning.side_model(profile, SPECS["draft"], side_folder)
+    fresh = build_draft(profile.models, len(base), profile.seed, base.unk_token_id)
+    assert all(torch.equal(t, llm_weights(fresh)[n]) for n, t in llm_weights(draft).items())
+    target, _ = mini_tuning.side_model(profile, SPECS["target"], side_folder)
+    fresh = build_target(profile.models, target_vocab_size(target_tokenizer(base)), len(base), profile.seed + 1)
+    assert all(torch.equal(t, llm_weights(fresh)[n]) for n, t in llm_weights(target).items())
+
+
+def load_tokenizer(folder):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder / "tokenizer"), local_files_only=True)
+
+
+# -- the stage, end to end on a smoke world ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def base_profile(tmp_path_factory):
+    """The smoke profile with a short base stage, and its world in a private data root."""
+    from xsd import paths
+    from xsd.world.build import build_world
+
+    root = tmp_path_factory.mktemp("base-llm")
+    data = yaml.safe_load(open(load_profile("smoke").source))
+    data["name"] = "smokebase"
+    data["models"]["train"].update(base_steps=6, base_batch=2, base_scenes=8, checkpoint_every=4)
+    path = root / "smokebase.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XSD_DATA_ROOT", str(root / "data"))
+        profile = load_profile(path)
+        build_world(profile.world, profile.seed, paths.world_dir(profile.name), progress=False)
+    return profile, root / "data"
+
+
+@pytest.mark.slow
+def test_the_base_stage_resumes_to_the_same_weights_and_both_sides_start_from_it(base_profile, tmp_path,
+                                                                                  monkeypatch):
+    profile, root = base_profile
+    monkeypatch.setenv("XSD_DATA_ROOT", str(root))
+    quiet = {"jobs": 1, "log": lambda _: None}
+
+    monkeypatch.setenv("XSD_MODELS", str(tmp_path / "whole"))
+    report = mini_training.train_pair(profile, **quiet)
+    whole = mini_base.base_weights(Locations(profile).checkpoint)
+    assert report["base_llm"]["steps"] == 6 and report["base_llm"]["seconds"] > 0
+    assert report["sides"]["draft"]["base_llm_seconds"] > 0
+    written = json.loads((Locations(profile).checkpoint / "training.json").read_text())
+    assert written["base_llm"]["conversations_seen"] == 12
+
+    monkeypatch.setenv("XSD_MODELS", str(tmp_path / "parts"))
+    assert mini_training.train_pair(profile, stop_after=("base", 3), **quiet) == {}
+    directory = Locations(profile).checkpoint
+    assert not (directory / mini_base.FOLDER / "done.json").exists()
+    assert torch.load(directory / mini_base.FOLDER / "state.pt", weights_only=True)["step"] == 3
+    assert not (directory / "draft_tune").exists() and not (directory / "target_tune").exists()
+    mini_training.train_pair(profile, **quiet)
+    parts = mini_base.base_weights(directory)
+    assert whole.keys() == parts.keys()
+    for name, value in whole.items():
+        assert torch.equal(value, parts[name]), name
+
+    for side in ("draft", "target"):   # stage C starts from the base weights
+        model, _ = mini_tuning.side_model(profile, SPECS[side], directory)
+        weights = llm_weights(model)
+        for name, value in parts.items():
+            mine = name if name.startswith("lm_head.") else "model.language_model." + name.removeprefix("model.")
+            assert torch.equal(weights[mine], value[:weights[mine].shape[0]]), (side, name)
