@@ -50,7 +50,7 @@ memory_shards = 2  # the memory benchmark trains on this many shards and on 4× 
 from xsd import plotting, readings
 from xsd.config import load_profile
 from xsd.studies import feature_adapters as adapter_eval
-from xsd.studies import feature_reading, training_memory
+from xsd.studies import feature_reading, regime, training_memory
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -162,6 +162,20 @@ adapter_eval.training_speed_table(results).round(0)
 memory = training_memory.memory_table(settings, shards=memory_shards)
 print(training_memory.memory_growth_line(memory))
 memory.round(1)
+
+# %% [markdown]
+# ## Against the study's regime
+#
+# Two numbers say how close the mini pair's hidden states are to the study's: L1's cosine to h_vl
+# (how related the two LLMs' state spaces are; the study's two grow from one Vicuna-7B) and B1's
+# shifted top-1 (how well the target's own states predict its next token, which bounds what the
+# event stream can add). Beside them: the same numbers recorded from the mini pair's previous
+# recipe (no shared base LLM, no alignment stage; a record, not this run) and the seeds'.
+
+# %%
+regime_table = regime.adapter_regime(settings, results)
+display(regime_table.round(3))
+print("\n".join(regime.regime_lines(regime_table)))
 
 # %% [markdown]
 # ## Reading

@@ -33,7 +33,7 @@ choice_limit = 40  # questions per type, split and model in the fact-choice tabl
 # %%
 from xsd import plotting, readings
 from xsd.config import load_profile
-from xsd.studies import stage_timings, world_data, world_models, world_timing
+from xsd.studies import regime, stage_timings, world_data, world_models, world_timing
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -210,3 +210,19 @@ print("figure:", plotting.save(fig, "world_stage_timing"))
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: the reading compares c and prefill times measured in this run
 readings.show(world_timing.timing_reading(timings, settings), world_models.accuracy_trust(accuracy))
+
+# %% [markdown]
+# ## 6. Against the study's regime
+#
+# The quantities of this study that decide whether the mini pair behaves like the study's 7B pair:
+# both models' key-fact accuracy (section 4), how many tokens the target's answers take (from the
+# test split's hidden-state store, the answers the later studies decode), and the target/draft
+# time to the first token (section 5). Beside them: the same quantities recorded from the mini
+# pair's previous recipe (no shared base LLM, no alignment stage; a record, not this run) and the
+# seeds' figures. The feature-adapters study adds the two about the hidden states.
+
+# %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: the prefill ratio is timed in this run
+regime_table = regime.model_regime(settings, accuracy, timings, regime.answer_tokens(settings))
+display(regime_table)
+print("\n".join(regime.regime_lines(regime_table)))

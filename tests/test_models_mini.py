@@ -219,10 +219,11 @@ def test_tuning_scenes_come_with_questions_answered_from_the_sides_own_view():
     for side, shape in (("draft", (1, 64, 64, 3)), ("target", (8, 64, 64, 3))):
         spec = SPECS[side]
         scenes = list(mini_tuning.scene_conversations(profile, spec))
-        assert [key for key, _, _ in scenes] == [f"pretraining/{i}" for i in range(profile.models.train.tune_scenes)]
-        for key, frames, turns in scenes:
-            assert frames.shape == shape and len(turns) == len(qa.QTYPES)
+        assert [key for key, *_ in scenes] == [f"pretraining/{i}" for i in range(profile.models.train.tune_scenes)]
+        for key, frames, turns, caption in scenes:
+            assert frames.shape == shape and len(turns) == len(qa.QTYPES) and caption.startswith("Seen: ")
             if side == "draft":  # the event style: no colour, no lighting
-                assert not any(colour in answer.split() for _, answer in turns for colour in COLOURS)
+                words = caption.replace(".", " ").replace(";", " ").split()
+                assert not any(colour in answer.split() + words for _, answer in turns for colour in COLOURS)
         again = list(mini_tuning.scene_conversations(profile, spec))
-        assert [t for _, _, t in again] == [t for _, _, t in scenes]
+        assert [t[2:] for t in again] == [t[2:] for t in scenes]

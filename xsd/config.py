@@ -120,7 +120,8 @@ MODELS_LIMITS = {
                              AT_LEAST_ONE),
     TrainConfig: {**dict.fromkeys(_STEPS, AT_LEAST_ONE), "tower_lr": POSITIVE, "tune_lr": POSITIVE,
                   "pretrain_scenes": NON_NEGATIVE, "tune_scenes": NON_NEGATIVE,
-                  "base_steps": NON_NEGATIVE, "base_lr": POSITIVE, "base_scenes": TEXT_SCENES},
+                  "base_steps": NON_NEGATIVE, "base_lr": POSITIVE, "base_scenes": TEXT_SCENES,
+                  "align_steps": NON_NEGATIVE, "align_lr": POSITIVE},
     RandomWeightsConfig: {"prompt_tokens": NON_NEGATIVE},
 }
 SIDES = ("draft", "target")
@@ -137,6 +138,9 @@ def _models_problems(section) -> list[tuple[str, str]]:
             value = getattr(section, key)
             if isinstance(value, dict) and sorted(value) != sorted(SIDES):
                 problems.append((key, f"per side needs exactly the keys {list(SIDES)}, found {sorted(value)}"))
+        if section.align_steps and not section.base_steps:
+            problems.append(("align_steps", "the alignment stage trains the projector under the frozen base LLM, "
+                                            "so it needs base_steps > 0"))
     if isinstance(section, RandomWeightsConfig) and set(section.prompt_tokens) - set(SIDES):
         problems.append(("prompt_tokens", f"keys must be among {list(SIDES)}, found {sorted(section.prompt_tokens)}"))
     return problems

@@ -31,13 +31,18 @@ class LLMConfig:
 
 
 BASE_SETTINGS = ("base_steps", "base_batch", "base_lr", "base_scenes")
+ALIGN_SETTINGS = ("align_steps", "align_lr")
+# an optional stage's settings, shown in the repr only while the stage runs (its steps > 0)
+OPTIONAL_STAGES = {"base_steps": BASE_SETTINGS, "align_steps": ALIGN_SETTINGS}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """The recipe: (A) each tower on dense scene attributes, (B) its features cached, (C)
     projector + LLM on those features, loss on answer tokens only; with `base_steps`, both
-    LLMs start stage C from one base LLM trained on scene text first (xsd.models.mini_base)."""
+    LLMs start from one base LLM trained on scene text first (xsd.models.mini_base); with
+    `align_steps`, each side's projector first learns alone to make that frozen base LLM caption
+    and answer from the visual tokens (xsd.models.mini_align)."""
     tower_steps: int | dict[str, int]   # stage A steps: one number, or per side {draft: n, target: n}
     tower_batch: int
     tower_lr: float
@@ -57,12 +62,15 @@ class TrainConfig:
     base_batch: int = 8        # conversations per step (one scene's description + its questions, one style)
     base_lr: float = 0.001
     base_scenes: int = 2000    # text scenes from the world's generator (xsd.world.texts), two conversations each
+    align_steps: int = 0       # steps of the projector alone, base LLM frozen, before stage C (needs base_steps)
+    align_lr: float = 0.002
 
     def __repr__(self) -> str:
-        """The dataclass's own repr, without the base settings while there is no base stage: the
-        repr keys the trained models' cache (xsd.locations.Locations.checkpoint), so a profile
-        without a base LLM keeps the checkpoint it had before these settings existed."""
-        shown = [f for f in fields(self) if f.name not in BASE_SETTINGS or self.base_steps]
+        """The dataclass's own repr, without an optional stage's settings while that stage does not
+        run: the repr keys the trained models' cache (xsd.locations.Locations.checkpoint), so a
+        profile without it keeps the checkpoint it had before these settings existed."""
+        hidden = {name for steps, names in OPTIONAL_STAGES.items() if not getattr(self, steps) for name in names}
+        shown = [f for f in fields(self) if f.name not in hidden]
         return f"{type(self).__qualname__}({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
 
 

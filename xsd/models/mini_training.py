@@ -13,6 +13,7 @@ Per side (draft = EventGPT on event frames, target = Video-LLaVA on RGB video fr
   B. `features`: the frozen tower encodes every train clip once (the layer its VLM reads), and
      the first `tune_scenes` pretraining scenes with their questions answered from the side's
      own view (`qa.view_questions`);
+  (align): with `align_steps`, the projector alone under the frozen base LLM (LLaVA's stage 1);
   C. `tune`: projector + LLM learn from the cached features, in the side's own answer style, from
      every question of a clip packed behind its visual tokens, each turn seeing only those and
      itself (`train.conversation_batch`), loss on answer tokens only.
@@ -43,7 +44,7 @@ from xsd.models import mini_base
 from xsd.models.config import ModelsConfig
 from xsd.models.mini_sides import SPECS, side_logger
 from xsd.models.mini_tower import pretrain_tower
-from xsd.models.mini_tuning import cache_features, save_side, tune_llm
+from xsd.models.mini_tuning import align_projector, cache_features, save_side, tune_llm
 from xsd.models.registry import ModelsNotTrained, built_world, is_trained
 from xsd.processes import peak_rss_mb, run_in_processes
 
@@ -114,17 +115,20 @@ def save_tokenizer(texts: list[str], models: ModelsConfig, directory: Path) -> N
 # -- one side -------------------------------------------------------------------------------------
 
 def train_side(profile_ref: str, side: str, directory: str, stop_after: tuple[str, int] | None = None) -> dict:
-    """Stages A, B, C of one side, each skipped when already done, and the base LLM before stage
-    C (and, on the side that trains it, before stage A); returns the side's report, in which
-    `base_llm_seconds` is what this side spent on the base LLM (training it or waiting for it)."""
+    """Stages A, B, (align), C of one side, each skipped when already done, and the base LLM before
+    the first stage that reads it (and, on the side that trains it, before stage A); returns the
+    side's report, in which `base_llm_seconds` is what this side spent on the base LLM (training
+    it or waiting for it)."""
     profile = load_profile(profile_ref)
     models, spec, directory = profile.models, SPECS[side], Path(directory)
     torch.set_num_threads(models.train.threads)
     log = side_logger(side)
     report = {"side": side}
+    stages = (pretrain_tower, cache_features) + ((align_projector,) if models.train.align_steps else ()) + (tune_llm,)
+    reads_base = stages[2]
     base_first = side == mini_base.TRAINED_BY
-    for stage in (pretrain_tower, cache_features, tune_llm):
-        if mini_base.enabled(profile) and (stage is tune_llm or (stage is pretrain_tower and base_first)):
+    for stage in stages:
+        if mini_base.enabled(profile) and (stage is reads_base or (stage is pretrain_tower and base_first)):
             started = time.perf_counter()
             base = mini_base.train_base_llm(profile, directory, log, stop_after)
             report["base_llm_seconds"] = report.get("base_llm_seconds", 0.0) + time.perf_counter() - started

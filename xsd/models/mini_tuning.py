@@ -1,6 +1,13 @@
 """Stages B and C of the mini trainer: the frozen tower's features cached once (B), then projector +
 LLM instruction-tuned on them in the side's own answer style (C), and the finished side saved as a
-Hugging Face folder (see xsd.models.mini_training)."""
+Hugging Face folder (see xsd.models.mini_training).
+
+Between them, with `align_steps`, the alignment stage (LLaVA's stage 1): the projector alone
+learns, under the frozen shared base LLM, to make that LLM caption the clip (the scene described
+as the base LLM read it in its text, `xsd.world.texts.describe`, from the side's own view) and
+answer its questions from the visual tokens. The base LLM already knows how the answers follow
+from a description; this stage makes the visual tokens stand in for one before the LLM itself
+is tuned."""
 from __future__ import annotations
 
 import json
@@ -45,18 +52,19 @@ def cache_features(profile, spec, directory, folder, log, stop):
     features = {}
     for frames, sample in clip_frames(dataset, spec):
         features[f"{sample.seq}/{sample.clip}"] = tower.features(clip_pixels(frames, models.image_size)).half()
-    conversations = {}
-    for key, frames, turns in scene_conversations(profile, spec):
+    conversations, captions = {}, {}
+    for key, frames, turns, caption in scene_conversations(profile, spec):
         features[key] = tower.features(clip_pixels(frames, models.image_size)).half()
-        conversations[key] = turns
+        conversations[key], captions[key] = turns, caption
     torch_save_atomic(features, folder / "features.pt")
     write_json_atomic(folder / "scene_conversations.json", conversations)
+    write_json_atomic(folder / "scene_captions.json", captions)
     log(f"stage B: cached features of {len(features)} clips ({len(conversations)} of them pretraining scenes)")
     return {"clips": len(features), "scenes": len(conversations)}
 
 
 def scene_conversations(profile: Profile, spec: SideSpec):
-    """(key, frames the VLM reads, [(question, answer)]) of the side's stage-C pretraining scenes."""
+    """(key, frames the VLM reads, [(question, answer)], caption) of the side's stage-C pretraining scenes."""
     from xsd.models.config import per_side
     from xsd.world.pretraining import pretraining_clip
     from xsd.world.qa import view_questions
@@ -68,14 +76,23 @@ def scene_conversations(profile: Profile, spec: SideSpec):
                                 event_slices=models.event_frames, video_frames=range(TARGET_FRAMES))
         rng = np.random.default_rng([profile.seed, index, SIDES.index(spec.name)])
         turns = [(q["question"], q["answer"]) for q in view_questions(clip["truth"], spec.view, rng)]
-        yield f"pretraining/{index}", clip["frames"], turns
+        yield f"pretraining/{index}", clip["frames"], turns, caption(clip["truth"], spec)
+
+
+def caption(truth: dict, spec: SideSpec) -> str:
+    """What the side's sensor sees in a clip, in the words the base LLM read descriptions in."""
+    from xsd.world.qa import view
+    from xsd.world.texts import describe
+
+    return describe(view(truth, spec.view))
 
 
 # -- stage C: projector + LLM instruction tuning ----------------------------------------------------
 
-def side_model(profile: Profile, spec: SideSpec, directory: Path):
-    """A fresh VLM of this side with the pretrained tower in it and its LLM from the shared base
-    LLM (random without one), and its tokenizer."""
+def side_model(profile: Profile, spec: SideSpec, directory: Path, aligned: bool = True):
+    """A fresh VLM of this side with the pretrained tower in it, its LLM from the shared base
+    LLM (random without one) and, when `aligned` and the profile aligns, the projector of the
+    alignment stage; and its tokenizer."""
     from transformers import AutoTokenizer
 
     from xsd.models import mini_base
@@ -92,33 +109,83 @@ def side_model(profile: Profile, spec: SideSpec, directory: Path):
     load_tower_into(model, directory, spec)
     if mini_base.enabled(profile):
         mini_base.load_base_llm(model, mini_base.base_weights(directory))
+    if aligned and profile.models.train.align_steps:
+        model.load_state_dict(aligned_projector(directory, spec), strict=False)
     return model, tokenizer
 
 
 def clip_conversations(profile: Profile, spec: SideSpec, directory: Path) -> tuple[list[str], list[list[tuple[str, str]]]]:
     """Train clips and pretraining scenes, and per clip its (question, answer in this side's style) pairs."""
+    keys, qa, _ = clip_texts(profile, spec, directory)
+    return keys, qa
+
+
+def clip_texts(profile: Profile, spec: SideSpec, directory: Path):
+    """(keys, per clip its (question, answer) pairs, per clip its caption) of the train clips
+    and pretraining scenes, sorted by key."""
     from xsd.world.dataset import WorldDataset
 
     dataset = WorldDataset(built_world(profile), "train")
     by_clip: dict[str, list] = {}
+    captions: dict[str, str] = {}
     for sample in dataset:
-        by_clip.setdefault(f"{sample.seq}/{sample.clip}", []).append(
-            (sample.question, getattr(sample, spec.answer_style)))
-    scenes = json.loads((directory / f"{spec.name}_features" / "scene_conversations.json").read_text())
+        key = f"{sample.seq}/{sample.clip}"
+        by_clip.setdefault(key, []).append((sample.question, getattr(sample, spec.answer_style)))
+        captions.setdefault(key, caption(sample.truth, spec))
+    folder = directory / f"{spec.name}_features"
+    scenes = json.loads((folder / "scene_conversations.json").read_text())
     by_clip.update({key: [tuple(turn) for turn in turns] for key, turns in scenes.items()})
+    if scenes:
+        captions.update(json.loads((folder / "scene_captions.json").read_text()))
     keys = sorted(by_clip)
-    return keys, [by_clip[k] for k in keys]
+    return keys, [by_clip[k] for k in keys], [captions[k] for k in keys]
 
 
-def conversations_of_step(keys, qa, features, turns: int, batch: int, seed: int, step: int):
-    """Step's batch: `batch` clips, each with `turns` of its questions in a random order."""
+def conversations_of_step(keys, qa, features, turns: int, batch: int, seed: int, step: int, captions=None):
+    """Step's batch: `batch` clips, each with `turns` of its questions in a random order (and
+    its caption, when captions are given)."""
     gen = train.step_generator(seed, step)
     clips = torch.randperm(len(keys), generator=gen)[:batch].tolist()
     out = []
     for c in clips:
         order = torch.randperm(len(qa[c]), generator=gen)[:turns].tolist()
-        out.append(train.Conversation(features[keys[c]].float(), [qa[c][i] for i in order]))
+        out.append(train.Conversation(features[keys[c]].float(), [qa[c][i] for i in order],
+                                      captions[c] if captions is not None else None))
     return out
+
+
+# -- between B and C: the projector aligned under the frozen base LLM -------------------------------
+
+def aligned_projector(directory: Path, spec: SideSpec) -> dict[str, torch.Tensor]:
+    folder = Path(directory) / f"{spec.name}_align"
+    if not (folder / "done.json").is_file():
+        raise FileNotFoundError(f"{folder}: the alignment stage has not finished")
+    return torch.load(folder / "state.pt", map_location="cpu", weights_only=True)["model"]
+
+
+@staged("align")
+def align_projector(profile, spec, directory, folder, log, stop):
+    cfg = profile.models.train
+    model, tokenizer = side_model(profile, spec, directory, aligned=False)
+    for name, param in model.named_parameters():
+        param.requires_grad = "multi_modal_projector" in name
+    features = torch.load(directory / f"{spec.name}_features" / "features.pt", weights_only=True)
+    keys, qa, captions = clip_texts(profile, spec, directory)
+    log(f"alignment: the projector alone under the frozen base LLM, on {len(keys)} clips, "
+        f"caption + {cfg.tune_turns} turns × {cfg.tune_batch} per step")
+
+    def loss_of_step(step: int) -> torch.Tensor:
+        batch = conversations_of_step(keys, qa, features, cfg.tune_turns, cfg.tune_batch, profile.seed + 7,
+                                      step, captions)
+        return train.conversation_loss(model, tokenizer, spec.name, batch)
+
+    settings = train.LoopSettings(steps=cfg.align_steps, lr=cfg.align_lr, seed=profile.seed,
+                                  log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
+                                  warmup=max(1, cfg.align_steps // 20), weight_decay=0.0)
+    losses = train.run_steps(model, loss_of_step, settings, folder, log=log, stop_after=stop)
+    if len(losses) < cfg.align_steps:
+        return None
+    return {"steps": cfg.align_steps, "final_loss": float(np.mean(losses[-cfg.log_every:]))}
 
 
 @staged("tune")

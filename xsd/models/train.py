@@ -186,6 +186,7 @@ class Conversation:
     every answer is supervised (see `conversation_batch` for how the turns stay independent)."""
     features: torch.Tensor
     turns: list[tuple[str, str]]  # (question, answer); the first turn carries the visual tokens
+    caption: str | None = None    # a turn with no question: the visual tokens, then this text (LLaVA's stage 1)
 
 
 def tuning_batch(model, tokenizer, side: str, examples: list[Example]) -> dict:
@@ -207,7 +208,8 @@ def conversation_batch(model, tokenizer, side: str, conversations: list[Conversa
     for conversation in conversations:
         prompts, features, visual_id = _turn_prompts(model, tokenizer, side, conversation)
         visual.append(features)
-        rows.append(_packed_row(tokenizer, prompts, [a for _, a in conversation.turns], visual_id))
+        rows.append(_packed_row(tokenizer, prompts, [a for _, a in conversation.turns], visual_id,
+                                conversation.caption))
     from xsd.models import eventgpt, videollava
 
     encoded = (eventgpt.as_encoder_outputs(visual) if side == "draft"
@@ -248,13 +250,17 @@ def _turn_prompts(model, tokenizer, side: str, conversation: Conversation):
     return prompts, projected, token
 
 
-def _packed_row(tokenizer, prompts: list[list[int]], answers: list[str], visual_id: int) -> dict:
-    """Shared prefix (up to the last visual token) + per turn: prompt remainder, answer, EOS."""
+def _packed_row(tokenizer, prompts: list[list[int]], answers: list[str], visual_id: int,
+                caption: str | None = None) -> dict:
+    """Shared prefix (up to the last visual token) + per turn: prompt remainder, answer, EOS; a
+    caption is a first turn with no prompt remainder (the text straight after the visual tokens)."""
     first = prompts[0]
     prefix_len = len(first) - first[::-1].index(visual_id)
     prefix = first[:prefix_len]
     row = {"ids": list(prefix), "labels": [IGNORE] * prefix_len, "positions": list(range(prefix_len)),
            "segments": [0] * prefix_len}
+    if caption is not None:
+        prompts, answers = [prefix] + list(prompts), [caption] + list(answers)
     for turn, (prompt, answer) in enumerate(zip(prompts, answers), start=1):
         if prompt[:prefix_len] != prefix:
             raise ValueError("the turns of a conversation must share the prompt up to the visual tokens")

@@ -34,7 +34,7 @@ STREAMS = {"scene": 0, "camera": 1, "events": 2, "questions": 3}
 
 
 def world_fingerprint(cfg: WorldConfig, seed: int) -> str:
-    blob = json.dumps({"world": dataclasses.asdict(cfg), "seed": seed, "version": 1}, sort_keys=True)
+    blob = json.dumps({"world": dataclasses.asdict(cfg), "seed": seed, "version": 2}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

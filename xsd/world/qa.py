@@ -61,40 +61,45 @@ POSITION = {"left": "on the left", "centre": "in the centre", "right": "on the r
 ANSWERS = {
     "event": {
         "objects": ["The event stream shows {list}.", "Events reveal {list}.", "{List} in the event data."],
-        "count": ["The event stream shows {n} road {users}.", "{N} road {users} in the events.",
-                  "I count {n} road {users} in the event data."],
-        "count_class": ["The event stream shows {n} {noun}.", "{N} {noun} in the events."],
-        "present": ["Yes, the event stream shows a {cls}.", "Yes, there is a {cls} in the events."],
-        "absent": ["No, there is no {cls} in the event stream.", "No, the events show no {cls}."],
-        "direction": ["The {ref} is {motion}.", "In the events, the {ref} is {motion}."],
-        "colour_unknown": ["Events carry no colour, so I cannot tell what colour the {ref} is.",
-                           "I cannot tell the colour of the {ref}; the event stream has no colour."],
-        "position": ["The {ref} is {where}.", "In the event stream the {ref} is {where}."],
-        "lighting_unknown": ["I cannot tell the lighting from events.", "The event stream cannot tell day from night."],
-        "ego": {"forward": ["The camera is moving forward.", "Yes, the ego vehicle moves forward."],
-                "stationary": ["The camera is stationary.", "No, the camera is not moving."]},
-        "missing": ["I see no {cls} in the event stream.", "There is no {cls} in the events."],
+        "count": ["The event stream shows {n} road {users}{detail}.", "{N} road {users} in the events{detail}.",
+                  "I count {n} road {users} in the event data{detail}."],
+        "count_class": ["The event stream shows {n} {noun}{detail}.", "{N} {noun} in the events{detail}."],
+        "present": ["Yes, the event stream shows a {cls}: {agent}.", "Yes, there is a {cls} in the events: {agent}."],
+        "absent": ["No, there is no {cls} in the event stream; it shows {list}.",
+                   "No, the events show no {cls}, only {list}."],
+        "direction": ["The {ref} {where} is {motion}.", "In the events, the {ref} {where} is {motion}."],
+        "colour_unknown": ["Events carry no colour, so I cannot tell what colour the {ref} {where} is.",
+                           "I cannot tell the colour of the {ref} {where}; the event stream has no colour."],
+        "position": ["The {ref} is {where}, {motion}.", "In the event stream the {ref} is {where}, {motion}."],
+        "lighting_unknown": ["I cannot tell the lighting from events; they show {list}.",
+                             "The event stream cannot tell day from night; it shows {list}."],
+        "ego": {"forward": ["The camera is moving forward past {list}.", "Yes, the ego vehicle moves forward past {list}."],
+                "stationary": ["The camera is stationary, facing {list}.", "No, the camera is not moving; it faces {list}."]},
+        "missing": ["I see no {cls} in the event stream; it shows {list}.", "There is no {cls} in the events, only {list}."],
         "describe": ["The event stream shows {list}.", "Events show {list}."],
     },
     "video": {
         "objects": ["In the video, I can see {list}.", "The video shows {list} on the road.",
                     "I can see {list} in the video."],
-        "count": ["There {are} {n} road {users} in the video.", "The video shows {n} road {users} in total.",
-                  "I can see {n} road {users} in this video."],
-        "count_class": ["There {are} {n} {noun} in the video.", "The video shows {n} {noun}."],
-        "present": ["Yes, there is a {cls} in the video.", "Yes, a {cls} can be seen in the video."],
-        "absent": ["No, there is no {cls} in the video.", "No, I do not see a {cls} in this video."],
-        "direction": ["In the video, the {ref} is {motion}.", "The {ref} is {motion} in this video."],
-        "colour": ["The {ref} is {colour}.", "In the video, the {ref} appears {colour}."],
-        "colour_unknown": ["It is too dark to see the colour of the {ref}, so I cannot tell.",
-                           "I cannot tell the colour of the {ref} in this dark video."],
-        "position": ["In the video, the {ref} is {where} of the frame.", "The {ref} can be seen {where}."],
-        "lighting": {"day": ["It is daytime, the scene is brightly lit.", "The video was taken during the day."],
-                     "dusk": ["It is dusk, the light is fading.", "The video was taken at dusk."],
-                     "night": ["It is night, the scene is dark.", "The video was taken at night."]},
-        "ego": {"forward": ["The camera is moving forward along the road.", "Yes, the ego vehicle is driving forward."],
-                "stationary": ["The camera is stationary.", "No, the ego vehicle is standing still."]},
-        "missing": ["I do not see a {cls} in this video.", "There is no {cls} in the video."],
+        "count": ["There {are} {n} road {users} in the video{detail}.", "The video shows {n} road {users} in total{detail}.",
+                  "I can see {n} road {users} in this video{detail}."],
+        "count_class": ["There {are} {n} {noun} in the video{detail}.", "The video shows {n} {noun}{detail}."],
+        "present": ["Yes, there is a {cls} in the video: {agent}.", "Yes, a {cls} can be seen in the video: {agent}."],
+        "absent": ["No, there is no {cls} in the video; I can see {list}.",
+                   "No, I do not see a {cls} in this video, only {list}."],
+        "direction": ["In the video, the {ref} {where} is {motion}.", "The {ref} {where} is {motion} in this video."],
+        "colour": ["The {ref} {where} is {colour} and {motion}.", "In the video, the {ref} {where} appears {colour}."],
+        "colour_unknown": ["It is too dark to see the colour of the {ref} {where}, so I cannot tell.",
+                           "I cannot tell the colour of the {ref} {where} in this dark video."],
+        "position": ["In the video, the {ref} is {where} of the frame, {motion}.", "The {ref} can be seen {where}, {motion}."],
+        "lighting": {"day": ["It is daytime, the scene is brightly lit; I can see {list}.",
+                             "The video was taken during the day and shows {list}."],
+                     "dusk": ["It is dusk, the light is fading; I can see {list}.", "The video was taken at dusk and shows {list}."],
+                     "night": ["It is night, the scene is dark; I can see {list}.", "The video was taken at night and shows {list}."]},
+        "ego": {"forward": ["The camera is moving forward along the road, past {list}.",
+                            "Yes, the ego vehicle is driving forward, past {list}."],
+                "stationary": ["The camera is stationary, facing {list}.", "No, the ego vehicle is standing still, facing {list}."]},
+        "missing": ["I do not see a {cls} in this video; I can see {list}.", "There is no {cls} in the video, only {list}."],
         "describe": ["The video shows a {lighting} scene with {list}.", "In this {lighting} video, I can see {list}."],
     },
 }
@@ -188,10 +193,15 @@ def ask(qtype: str, truth: dict, rng) -> tuple[str, str | None, str | None]:
 
 
 def answer(qtype: str, f: dict, style: str, rng, v: dict, ref: str | None = None) -> str:
-    """A reference answer stating facts f in the given style."""
+    """A reference answer stating facts f in the given style, and around them what the view shows
+    of the scene (which road users, in lane order, with their colour, motion and place), so that
+    its words depend on the scene and not on the question type alone. The fact each question asks
+    comes first in the answer, where `read_facts` looks for it (the last motion word for direction)."""
     t = ANSWERS[style]
+    agents = sorted(v["agents"], key=lambda a: a["lane"])
+    scene = agent_list(agents, style, motion=True, place=False)
     if qtype in ("describe", "objects"):
-        listing = agent_list(v["agents"], style, with_motion=qtype == "describe")
+        listing = agent_list(agents, style, motion=qtype == "describe", place=True)
         lighting = LIGHTING_WORD.get(v["lighting"] or "", "")
         text = _choice(rng, t[qtype]).format(list=listing, List=listing[0].upper() + listing[1:],
                                              lighting=lighting)
@@ -200,49 +210,62 @@ def answer(qtype: str, f: dict, style: str, rng, v: dict, ref: str | None = None
         return text
     if qtype in ("count", "count_class"):
         n = f["count"]
+        counted = [a for a in agents if qtype == "count" or a["class"] == f["class"]]
+        detail = (": " + agent_list(counted, style, motion=True, place=qtype == "count_class") if counted
+                  else ", only " + scene if qtype == "count_class" and agents else "")
         noun = PLURAL[f["class"]] if qtype == "count_class" and n != 1 else f.get("class")
         word = number_word(n)
-        return _choice(rng, t[qtype]).format(n=word, N=word.capitalize(), noun=noun,
+        return _choice(rng, t[qtype]).format(n=word, N=word.capitalize(), noun=noun, detail=detail,
                                              users="user" if n == 1 else "users", are="is" if n == 1 else "are")
     if qtype == "presence":
-        return _choice(rng, t["present" if f["present"] else "absent"]).format(cls=f["class"])
+        if not f["present"]:
+            return _choice(rng, t["absent"]).format(cls=f["class"], list=scene)
+        nearest = next(a for a in agents if a["class"] == f["class"])
+        return _choice(rng, t["present"]).format(cls=f["class"], agent=_agent_phrase(nearest, style, True, True))
     if qtype in ("direction", "colour", "position"):
         if f.get("present") is False:
-            return _choice(rng, t["missing"]).format(cls=f["class"])
+            return _choice(rng, t["missing"]).format(cls=f["class"], list=scene)
+        nearest = next(a for a in agents if a["class"] == f["class"])
+        where, motion = POSITION[position_word(nearest["x"])], MOTION[style][nearest["direction"]]
         if qtype == "direction":
-            return _choice(rng, t["direction"]).format(ref=ref, motion=MOTION[style][f["direction"]])
+            return _choice(rng, t["direction"]).format(ref=_coloured(ref, nearest), where=where, motion=motion)
         if qtype == "colour":
             if f["colour"] is None:
-                return _choice(rng, t["colour_unknown"]).format(ref=ref)
-            return _choice(rng, t["colour"]).format(ref=ref, colour=f["colour"])
-        return _choice(rng, t["position"]).format(ref=ref, where=POSITION[f["position"]])
+                return _choice(rng, t["colour_unknown"]).format(ref=ref, where=where)
+            return _choice(rng, t["colour"]).format(ref=ref, where=where, colour=f["colour"], motion=motion)
+        return _choice(rng, t["position"]).format(ref=_coloured(ref, nearest), where=POSITION[f["position"]],
+                                                  motion=motion)
     if qtype == "lighting":
         if f["lighting"] is None:
-            return _choice(rng, t["lighting_unknown"])
-        return _choice(rng, t["lighting"][f["lighting"]])
+            return _choice(rng, t["lighting_unknown"]).format(list=scene)
+        return _choice(rng, t["lighting"][f["lighting"]]).format(list=scene)
     if qtype == "ego_motion":
-        return _choice(rng, t["ego"][f["ego_motion"]])
+        return _choice(rng, t["ego"][f["ego_motion"]]).format(list=scene)
     raise ValueError(f"unknown question type {qtype!r}")
 
 
-def agent_list(agents: list[dict], style: str, with_motion: bool) -> str:
-    """'a red car moving left and two trucks' (no colour where the view has none)."""
+def agent_list(agents: list[dict], style: str, motion: bool, place: bool) -> str:
+    """'a red car moving left on the left and a truck standing still in the centre', one phrase
+    per agent in lane order (no colour where the view has none; 'no road users' for none)."""
     if not agents:
         return "no road users"
-    if not with_motion:
-        groups: dict[str, list] = {}
-        for a in sorted(agents, key=lambda a: a["lane"]):
-            groups.setdefault(a["class"], []).append(a)
-        phrases = [_noun_phrase(g, style) for g in groups.values()]
-    else:
-        phrases = [f"{_article(a)} {MOTION[style][a['direction']]}" for a in sorted(agents, key=lambda a: a["lane"])]
+    phrases = [_agent_phrase(a, style, motion, place) for a in sorted(agents, key=lambda a: a["lane"])]
     return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
 
-def _noun_phrase(group: list[dict], style: str) -> str:
-    if len(group) == 1:
-        return _article(group[0])
-    return f"{number_word(len(group))} {PLURAL[group[0]['class']]}"
+def _agent_phrase(agent: dict, style: str, motion: bool, place: bool) -> str:
+    words = [_article(agent)]
+    if motion:
+        words.append(MOTION[style][agent["direction"]])
+    if place:
+        words.append(POSITION[position_word(agent["x"])])
+    return " ".join(words)
+
+
+def _coloured(ref: str, agent: dict) -> str:
+    """'nearest car' → 'nearest red car' where the view sees the agent's colour."""
+    colour = agent.get("seen_colour")
+    return ref.replace(agent["class"], f"{colour} {agent['class']}") if colour else ref
 
 
 def _article(agent: dict) -> str:
