@@ -90,7 +90,10 @@ world_data.events_by_class(settings)
 # styles — the event model's terse one and the video model's wordier one — with paraphrases, as two
 # independently tuned models would phrase the same facts differently. Where the two views differ
 # (colour at all, anything at night, agents that stood still) the two reference answers state
-# different facts.
+# different facts. Around the asked fact, every answer says what its view shows of the scene —
+# which road users, in lane order, with their colour, motion and place — so that an answer's
+# words depend on the scene and not on its question type alone, as a VLM's answers about real
+# driving scenes do.
 
 # %%
 pd.set_option("display.max_colwidth", 80)

@@ -130,3 +130,32 @@ def test_grade_rejects_wrong_facts():
     assert not qa.grade("The car is moving left.", {"class": "car", "direction": "right"})
     assert not qa.grade("It is night.", {"lighting": "day"})
     assert not qa.grade("anything", {})
+
+
+def test_every_answer_says_what_the_view_shows_of_the_scene():
+    """Beyond the asked fact, an answer names road users its view sees (colour only where the view
+    has it); the answers about the whole scene name every one of them."""
+    whole_scene = ("describe", "objects", "count", "lighting", "ego_motion")
+    for seed in range(10):
+        for q in qa.make_questions(truth("day"), np.random.default_rng(seed)):
+            video, event = q["answer_video"].lower(), q["answer_event"].lower()
+            assert "car" in video or "pedestrian" in video, q
+            assert len(video.split()) > 6 + len(q["question"].split()) // 3, q
+            assert "car" in event or "pedestrian" in q["question"], q   # the pedestrian makes no events
+            if q["qtype"] in whole_scene:
+                assert "red car" in video and "blue pedestrian" in video, q
+
+
+def test_answers_change_with_an_agent_the_question_does_not_ask_about():
+    other = [dict(truth()["agents"][0]), dict(truth()["agents"][1], direction="left", speed=5.0)]
+    for seed in range(10):
+        plain = qa.make_questions(truth("day"), np.random.default_rng(seed))
+        moved = qa.make_questions(truth("day", other), np.random.default_rng(seed))
+        changed = [a["qtype"] for a, b in zip(plain, moved) if a["answer_video"] != b["answer_video"]]
+        assert {"count", "lighting", "ego_motion", "describe"} <= set(changed), changed
+
+
+def test_video_answers_are_longer_than_the_asked_fact():
+    lengths = [len(q["answer_video"].split()) for seed in range(20)
+               for q in qa.make_questions(truth("day"), np.random.default_rng(seed))]
+    assert np.mean(lengths) > 15

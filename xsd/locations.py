@@ -23,7 +23,7 @@ from pathlib import Path
 from xsd import paths
 from xsd.config import Profile, fingerprint
 
-MODELS_RECIPE = 4  # bump when the mini trainer (xsd.models.mini_*) changes what a checkpoint holds
+MODELS_RECIPE = 5  # bump when the mini trainer (xsd.models.mini_*) changes what a checkpoint holds
 
 # What training does for an adapter (masks, loss); bump an adapter's when it changes, so that a
 # checkpoint trained the old way is refused instead of evaluated as if it were current.

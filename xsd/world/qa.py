@@ -199,7 +199,7 @@ def answer(qtype: str, f: dict, style: str, rng, v: dict, ref: str | None = None
     comes first in the answer, where `read_facts` looks for it (the last motion word for direction)."""
     t = ANSWERS[style]
     agents = sorted(v["agents"], key=lambda a: a["lane"])
-    scene = agent_list(agents, style, motion=True, place=False)
+    scene = agent_list(agents, style, motion=True, place=True)
     if qtype in ("describe", "objects"):
         listing = agent_list(agents, style, motion=qtype == "describe", place=True)
         lighting = LIGHTING_WORD.get(v["lighting"] or "", "")
@@ -211,7 +211,7 @@ def answer(qtype: str, f: dict, style: str, rng, v: dict, ref: str | None = None
     if qtype in ("count", "count_class"):
         n = f["count"]
         counted = [a for a in agents if qtype == "count" or a["class"] == f["class"]]
-        detail = (": " + agent_list(counted, style, motion=True, place=qtype == "count_class") if counted
+        detail = (": " + agent_list(counted, style, motion=True, place=True) if counted
                   else ", only " + scene if qtype == "count_class" and agents else "")
         noun = PLURAL[f["class"]] if qtype == "count_class" and n != 1 else f.get("class")
         word = number_word(n)
