@@ -30,8 +30,7 @@ def with_train(profile, **settings):
 
 @pytest.mark.parametrize("name", ["mini", "smoke"])
 def test_without_a_base_stage_the_checkpoint_key_ignores_the_base_settings(name):
-    profile = load_profile(name)
-    assert profile.models.train.base_steps == 0
+    profile = with_train(load_profile(name), base_steps=0)
     assert not any(setting in repr(profile.models) for setting in BASE_SETTINGS)
     key = Locations(profile).checkpoint
     assert Locations(with_train(profile, base_batch=3, base_lr=0.5, base_scenes=7)).checkpoint == key
@@ -186,7 +185,7 @@ def test_without_a_base_stage_the_sides_start_as_before(side_folder):
     from xsd.models.tokenizer import target_tokenizer, target_vocab_size
     from xsd.models.videollava import build_target
 
-    profile = load_profile("smoke")
+    profile = with_train(load_profile("smoke"), base_steps=0)
     base = load_tokenizer(side_folder)
     draft, _ = mini_tuning.side_model(profile, SPECS["draft"], side_folder)
     fresh = build_draft(profile.models, len(base), profile.seed, base.unk_token_id)

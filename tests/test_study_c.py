@@ -123,6 +123,12 @@ def test_training_and_tower_tables():
                                     "peak memory (MB)"]
     assert table.loc["tuning steps", "target"] == 400
     assert world_models.tower_table(report(60)).loc["x", "draft"] == 0.25
+    with_stages = report(60)
+    with_stages["sides"] = {side: dict(r, base_llm_seconds=7.0, align={"seconds": 3.0, "steps": 5})
+                            for side, r in with_stages["sides"].items()}
+    table = world_models.training_table(with_stages)
+    assert table.loc["base LLM, trained or awaited (s)", "draft"] == 7.0 and table.loc["alignment (s)", "target"] == 3.0
+    assert table.index.tolist().index("alignment (s)") < table.index.tolist().index("tuning (s)")
 
 
 def choice(draft_gaps, target_gaps=None, n=4):

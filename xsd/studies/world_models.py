@@ -94,12 +94,20 @@ def training_summary(profile: Profile, report: dict | None) -> str:
 
 
 def training_table(report: dict):
-    """Per model (columns): seconds of each training stage, tuning steps, final tuning loss and peak
-    memory (MB)."""
+    """Per model (columns): seconds of each training stage (the shared base LLM's: what that side
+    spent training it or waiting for it; alignment only where it ran), tuning steps, final tuning
+    loss and peak memory (MB)."""
     import pandas as pd
 
-    return pd.DataFrame({side: {"tower (s)": r["tower"]["seconds"], "features (s)": r["features"]["seconds"],
-                                "tuning (s)": r["tune"]["seconds"], "tuning steps": r["tune"]["steps"],
+    def stages(r: dict) -> dict:
+        out = {"tower (s)": r["tower"]["seconds"], "features (s)": r["features"]["seconds"]}
+        if "base_llm_seconds" in r:
+            out["base LLM, trained or awaited (s)"] = r["base_llm_seconds"]
+        if "align" in r:
+            out["alignment (s)"] = r["align"]["seconds"]
+        return out
+
+    return pd.DataFrame({side: {**stages(r), "tuning (s)": r["tune"]["seconds"], "tuning steps": r["tune"]["steps"],
                                 "final tuning loss": r["tune"]["final_loss"], "peak memory (MB)": r["peak_rss_mb"]}
                          for side, r in report["sides"].items()})
 
