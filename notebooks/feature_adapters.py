@@ -174,8 +174,8 @@ memory.round(1)
 
 # %%
 regime_table = regime.adapter_regime(settings, results)
-display(regime_table.round(3))
-print("\n".join(regime.regime_lines(regime_table)))
+display(regime_table)
+print("\n".join(regime.regime_lines(settings, regime_table)))
 
 # %% [markdown]
 # ## Reading

@@ -16,7 +16,7 @@ def test_the_model_table_puts_this_run_beside_the_record_and_the_seeds():
     assert table.loc["target accuracy", "smoke (this run)"] == 0.9
     assert table.loc["prefill ratio", "mini, previous recipe (recorded)"] == regime.PREVIOUS_RECIPE["prefill ratio"]
     assert table.loc["prefill ratio", "seeds"] == pytest.approx(470 / 97, rel=0.2)
-    assert table.loc["target answer tokens", "seeds"] == 50
+    assert table.loc["target answer tokens", "seeds"] == "50-token window"
 
 
 def test_the_adapter_table_reads_l1_cosine_and_b1_shifted_top1():
@@ -28,10 +28,12 @@ def test_the_adapter_table_reads_l1_cosine_and_b1_shifted_top1():
 
 def test_the_lines_say_which_way_each_quantity_moved():
     before = regime.PREVIOUS_RECIPE
-    table = regime.model_regime(load_profile("smoke"), *model_inputs(
+    table = regime.model_regime(load_profile("mini"), *model_inputs(
         target=before["target accuracy"] * 1.5, draft=before["draft accuracy"] * 0.5,
         tokens=before["target answer tokens"] * 1.05))
-    lines = dict(line.split(":", 1) for line in regime.regime_lines(table))
+    lines = dict(line.split(":", 1) for line in regime.regime_lines(load_profile("mini"), table))
     assert "up from" in lines["target accuracy"] and "down from" in lines["draft accuracy"]
     assert "about level with" in lines["target answer tokens"]
     assert f"{before['target accuracy'] * 1.5:.1%}" in lines["target accuracy"]
+    other = regime.regime_lines(load_profile("smoke"), table)
+    assert len(other) == 1 and "does not compare" in other[0]

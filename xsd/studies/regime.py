@@ -28,11 +28,12 @@ PREVIOUS_RECIPE = {
 SEEDS = {
     "L1 cosine": next(r["cos"] for r in seeds.HIDDEN_STATE_TABLE if r["level"] == "L1"),
     "B1 shifted top-1": next(r["shifted_top1"] for r in seeds.EAGLE_TOKEN_TABLE if r["level"] == "B1"),
-    "target answer tokens": seeds.TWO_PHASE_CONSTANTS["n_tokens"],
     "prefill ratio": seeds.STAGE_TIMING["prefill"]["target"] / seeds.STAGE_TIMING["prefill"]["draft"],
 }
+WINDOW = f"{seeds.TWO_PHASE_CONSTANTS['n_tokens']}-token window"
 SEEDS_WORDS = {"target accuracy": "7B model", "draft accuracy": "7B model",
-               "target answer tokens": "50-token window", "draft answer tokens": "50-token window"}
+               "target answer tokens": WINDOW, "draft answer tokens": WINDOW}
+RECORDED_PROFILE = "mini"  # the profile PREVIOUS_RECIPE was measured on
 
 
 def answer_tokens(profile: Profile, split: str = "test") -> dict[str, float]:
@@ -72,16 +73,20 @@ def adapter_regime(profile: Profile, results: list[dict]):
 def _table(profile: Profile, measured: dict):
     import pandas as pd
 
-    return pd.DataFrame({f"{profile.name} (this run)": measured,
-                         "mini, previous recipe (recorded)": {k: PREVIOUS_RECIPE[k] for k in measured},
-                         "seeds": {k: SEEDS.get(k, SEEDS_WORDS.get(k)) for k in measured}})
+    return pd.DataFrame({f"{profile.name} (this run)": {k: round(v, 3) for k, v in measured.items()},
+                         f"{RECORDED_PROFILE}, previous recipe (recorded)": {k: PREVIOUS_RECIPE[k] for k in measured},
+                         "seeds": {k: round(SEEDS[k], 3) if k in SEEDS else SEEDS_WORDS[k] for k in measured}})
 
 
-def regime_lines(table) -> list[str]:
+def regime_lines(profile: Profile, table) -> list[str]:
     """Per quantity: this run against the previous recipe, 'up from' or 'down from' it, or 'about
-    level with' it within ±SAME_WITHIN of it (relative)."""
+    level with' it within ±SAME_WITHIN of it (relative); nothing compared on another profile
+    than the one the record is of."""
     from xsd import readings
 
+    if profile.name != RECORDED_PROFILE:
+        return [f"The previous recipe's record is of the {RECORDED_PROFILE} profile and this run's is "
+                f"{profile.name}, so the book does not compare them."]
     now, before = table.columns[:2]
     lines = []
     for name, row in table.iterrows():
