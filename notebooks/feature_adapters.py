@@ -174,7 +174,7 @@ memory.round(1)
 
 # %%
 regime_table = regime.adapter_regime(settings, results)
-display(regime_table)
+display(regime.shown(regime_table))
 print("\n".join(regime.regime_lines(settings, regime_table)))
 
 # %% [markdown]

@@ -227,5 +227,5 @@ readings.show(world_timing.timing_reading(timings, settings), world_models.accur
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: the prefill ratio is timed in this run
 regime_table = regime.model_regime(settings, accuracy, timings, regime.answer_tokens(settings))
-display(regime_table)
+display(regime.shown(regime_table))
 print("\n".join(regime.regime_lines(settings, regime_table)))

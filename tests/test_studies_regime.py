@@ -37,3 +37,10 @@ def test_the_lines_say_which_way_each_quantity_moved():
     assert f"{before['target accuracy'] * 1.5:.1%}" in lines["target accuracy"]
     other = regime.regime_lines(load_profile("smoke"), table)
     assert len(other) == 1 and "does not compare" in other[0]
+
+
+def test_the_lines_read_the_unrounded_numbers_the_table_shows_rounded():
+    table = regime.model_regime(load_profile("mini"), *model_inputs(target=137 / 400))
+    assert regime.shown(table).loc["target accuracy", "mini (this run)"] == 0.343
+    line = next(x for x in regime.regime_lines(load_profile("mini"), table) if x.startswith("target accuracy"))
+    assert f"{137 / 400:.1%}" in line

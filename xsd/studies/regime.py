@@ -73,9 +73,14 @@ def adapter_regime(profile: Profile, results: list[dict]):
 def _table(profile: Profile, measured: dict):
     import pandas as pd
 
-    return pd.DataFrame({f"{profile.name} (this run)": {k: round(v, 3) for k, v in measured.items()},
+    return pd.DataFrame({f"{profile.name} (this run)": measured,
                          f"{RECORDED_PROFILE}, previous recipe (recorded)": {k: PREVIOUS_RECIPE[k] for k in measured},
                          "seeds": {k: round(SEEDS[k], 3) if k in SEEDS else SEEDS_WORDS[k] for k in measured}})
+
+
+def shown(table):
+    """The table as the notebooks show it: numbers to three decimals (the lines read the unrounded ones)."""
+    return table.map(lambda v: round(v, 3) if isinstance(v, float) else v)
 
 
 def regime_lines(profile: Profile, table) -> list[str]:
