@@ -294,7 +294,7 @@ def test_reading_b1_ahead_of_l5_and_above_the_seeds():
     text = feature_reading.b1_against_l5({r["adapter"]: r for r in results(B1={"shifted": 0.6},
                                                                            L5F={"shifted": 0.5})})
     assert "B1 is ahead of L5, 2.0 times as high as L5's" in text and "as in the seeds" in text
-    assert "L5F's 0.500 is above the seeds' 0.362" in text and "A possible cause" in text
+    assert "L5F's 0.500 is above the seeds' 0.362" in text and "put to the test by the world's answers" in text
 
 
 def test_reading_l5f_first_window_edge_only():
