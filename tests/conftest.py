@@ -81,3 +81,16 @@ def pytest_runtest_setup(item):
 
         prepare_golden()
         _goldens_prepared = True
+
+
+@pytest.fixture
+def with_train():
+    """`with_train(profile, **settings)`: the profile with those settings of its models' `train`
+    section replaced."""
+    import dataclasses
+
+    def replace(profile, **settings):
+        models = profile.models
+        return dataclasses.replace(profile, models=dataclasses.replace(models, train=dataclasses.replace(
+            models.train, **settings)))
+    return replace

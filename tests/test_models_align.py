@@ -1,7 +1,6 @@
 """The alignment stage of the mini pair (the projector alone under the frozen base LLM): its settings
 and the checkpoint key without them, the caption turn of a packed row, and the stage end to end:
 only the projector moves, stage C starts from it, and a killed stage resumes to the same weights."""
-import dataclasses
 
 import pytest
 import torch
@@ -18,16 +17,10 @@ from xsd.world import qa  # noqa: E402
 from xsd.world.texts import describe  # noqa: E402
 
 
-def with_train(profile, **settings):
-    models = profile.models
-    return dataclasses.replace(profile, models=dataclasses.replace(models, train=dataclasses.replace(
-        models.train, **settings)))
-
-
 # -- settings -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["mini", "smoke"])
-def test_without_alignment_the_checkpoint_key_ignores_its_settings(name):
+def test_without_alignment_the_checkpoint_key_ignores_its_settings(name, with_train):
     profile = load_profile(name)
     if profile.models.train.align_steps:
         pytest.skip(f"{name} aligns")

@@ -1,6 +1,5 @@
 """The shared base LLM of the mini pair: its settings (and the checkpoint key without them), its scene
 text, its packed rows, both sides' LLMs starting from it, and the stage resuming to the same weights."""
-import dataclasses
 import json
 
 import numpy as np
@@ -20,16 +19,10 @@ from xsd.world.pretraining import PRETRAINING_OFFSET  # noqa: E402
 from xsd.world.scene import COLOURS  # noqa: E402
 
 
-def with_train(profile, **settings):
-    models = profile.models
-    return dataclasses.replace(profile, models=dataclasses.replace(models, train=dataclasses.replace(
-        models.train, **settings)))
-
-
 # -- settings -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["mini", "smoke"])
-def test_without_a_base_stage_the_checkpoint_key_ignores_the_base_settings(name):
+def test_without_a_base_stage_the_checkpoint_key_ignores_the_base_settings(name, with_train):
     profile = with_train(load_profile(name), base_steps=0)
     assert not any(setting in repr(profile.models) for setting in BASE_SETTINGS)
     key = Locations(profile).checkpoint
@@ -130,7 +123,7 @@ def test_a_row_is_the_sides_prompt_with_the_description_then_every_turn(base_tok
         assert mask[last, :prefix].all() and not mask[last, prefix:prefix + 1].any()
 
 
-def test_a_step_draws_distinct_conversations_from_seed_and_step():
+def test_a_step_draws_distinct_conversations_from_seed_and_step(with_train):
     profile = with_train(load_profile("smoke"), base_steps=4, base_batch=3, base_scenes=5)
     step = mini_base.conversations_of_step(profile, 1)
     assert step == mini_base.conversations_of_step(profile, 1) and len(step) == 3
@@ -154,7 +147,7 @@ def llm_weights(model) -> dict:
     return {n: t for n, t in model.state_dict().items() if n.startswith(("model.language_model.", "lm_head."))}
 
 
-def test_both_sides_llms_start_from_the_base_llm(side_folder):
+def test_both_sides_llms_start_from_the_base_llm(side_folder, with_train):
     from xsd.cache import torch_save_atomic
 
     profile = with_train(load_profile("smoke"), base_steps=2)
@@ -180,7 +173,7 @@ def test_both_sides_llms_start_from_the_base_llm(side_folder):
         assert all(torch.equal(ours.state_dict()[n], t) for n, t in tower.items())
 
 
-def test_without_a_base_stage_the_sides_start_as_before(side_folder):
+def test_without_a_base_stage_the_sides_start_as_before(side_folder, with_train):
     from xsd.models.eventgpt import build_draft
     from xsd.models.tokenizer import target_tokenizer, target_vocab_size
     from xsd.models.videollava import build_target

@@ -114,12 +114,6 @@ def side_model(profile: Profile, spec: SideSpec, directory: Path, aligned: bool 
     return model, tokenizer
 
 
-def clip_conversations(profile: Profile, spec: SideSpec, directory: Path) -> tuple[list[str], list[list[tuple[str, str]]]]:
-    """Train clips and pretraining scenes, and per clip its (question, answer in this side's style) pairs."""
-    keys, qa, _ = clip_texts(profile, spec, directory)
-    return keys, qa
-
-
 def clip_texts(profile: Profile, spec: SideSpec, directory: Path):
     """(keys, per clip its (question, answer) pairs, per clip its caption) of the train clips
     and pretraining scenes, sorted by key."""
@@ -169,21 +163,11 @@ def align_projector(profile, spec, directory, folder, log, stop):
     model, tokenizer = side_model(profile, spec, directory, aligned=False)
     for name, param in model.named_parameters():
         param.requires_grad = "multi_modal_projector" in name
-    features = torch.load(directory / f"{spec.name}_features" / "features.pt", weights_only=True)
-    keys, qa, captions = clip_texts(profile, spec, directory)
-    log(f"alignment: the projector alone under the frozen base LLM, on {len(keys)} clips, "
-        f"caption + {cfg.tune_turns} turns × {cfg.tune_batch} per step")
-
-    def loss_of_step(step: int) -> torch.Tensor:
-        batch = conversations_of_step(keys, qa, features, cfg.tune_turns, cfg.tune_batch, profile.seed + 7,
-                                      step, captions)
-        return train.conversation_loss(model, tokenizer, spec.name, batch)
-
-    settings = train.LoopSettings(steps=cfg.align_steps, lr=cfg.align_lr, seed=profile.seed,
-                                  log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
-                                  warmup=max(1, cfg.align_steps // 20), weight_decay=0.0)
-    losses = train.run_steps(model, loss_of_step, settings, folder, log=log, stop_after=stop)
-    if len(losses) < cfg.align_steps:
+    log(f"alignment: the projector alone under the frozen base LLM, caption + {cfg.tune_turns} turns "
+        f"× {cfg.tune_batch} per step")
+    losses = train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop, steps=cfg.align_steps,
+                            lr=cfg.align_lr, weight_decay=0.0, captions=True)
+    if losses is None:
         return None
     return {"steps": cfg.align_steps, "final_loss": float(np.mean(losses[-cfg.log_every:]))}
 
@@ -193,22 +177,37 @@ def tune_llm(profile, spec, directory, folder, log, stop):
     cfg = profile.models.train
     model, tokenizer = side_model(profile, spec, directory)
     train.freeze_for_tuning(model)
-    features = torch.load(directory / f"{spec.name}_features" / "features.pt", weights_only=True)
-    keys, qa = clip_conversations(profile, spec, directory)
-    log(f"stage C: projector + LLM on {len(keys)} clips, {cfg.tune_turns} turns × {cfg.tune_batch} per step")
-
-    def loss_of_step(step: int) -> torch.Tensor:
-        batch = conversations_of_step(keys, qa, features, cfg.tune_turns, cfg.tune_batch, profile.seed, step)
-        return train.conversation_loss(model, tokenizer, spec.name, batch)
-
-    settings = train.LoopSettings(steps=cfg.tune_steps, lr=cfg.tune_lr, seed=profile.seed,
-                                  log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
-                                  warmup=max(1, cfg.tune_steps // 20), weight_decay=0.01)
-    losses = train.run_steps(model, loss_of_step, settings, folder, log=log, stop_after=stop)
-    if len(losses) < cfg.tune_steps:
+    log(f"stage C: projector + LLM, {cfg.tune_turns} turns × {cfg.tune_batch} per step")
+    losses = train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop, steps=cfg.tune_steps,
+                            lr=cfg.tune_lr, weight_decay=0.01)
+    if losses is None:
         return None
     return {"steps": cfg.tune_steps, "answers_seen": cfg.tune_steps * cfg.tune_batch * cfg.tune_turns,
             "final_loss": float(np.mean(losses[-cfg.log_every:]))}
+
+
+def train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop, *, steps: int, lr: float,
+                   weight_decay: float, captions: bool = False) -> list[float] | None:
+    """The losses of `steps` steps of the model's trainable parameters on the cached features of
+    the train clips and pretraining scenes, `tune_batch` clips a step, each with `tune_turns` of
+    its questions (and its caption first, with `captions`); None when `stop` ended it early. The
+    alignment stage draws its own batches (seed + 7), not stage C's."""
+    cfg = profile.models.train
+    features = torch.load(directory / f"{spec.name}_features" / "features.pt", weights_only=True)
+    keys, qa, texts = clip_texts(profile, spec, directory)
+    seed = profile.seed + (7 if captions else 0)
+    log(f"on {len(keys)} clips")
+
+    def loss_of_step(step: int) -> torch.Tensor:
+        batch = conversations_of_step(keys, qa, features, cfg.tune_turns, cfg.tune_batch, seed, step,
+                                      texts if captions else None)
+        return train.conversation_loss(model, tokenizer, spec.name, batch)
+
+    settings = train.LoopSettings(steps=steps, lr=lr, seed=profile.seed, log_every=cfg.log_every,
+                                  checkpoint_every=cfg.checkpoint_every, warmup=max(1, steps // 20),
+                                  weight_decay=weight_decay)
+    losses = train.run_steps(model, loss_of_step, settings, folder, log=log, stop_after=stop)
+    return losses if len(losses) >= steps else None
 
 
 def save_side(profile: Profile, spec: SideSpec, directory: Path) -> Path:
