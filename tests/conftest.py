@@ -94,3 +94,24 @@ def with_train():
         return dataclasses.replace(profile, models=dataclasses.replace(models, train=dataclasses.replace(
             models.train, **settings)))
     return replace
+
+
+def smoke_variant(root: Path, name: str, **train_settings):
+    """(profile, data root): the smoke profile renamed `name` with those `models.train` settings,
+    written under `root`, and its world built in a private data root there."""
+    import yaml
+
+    from xsd import paths
+    from xsd.config import load_profile
+    from xsd.world.build import build_world
+
+    data = yaml.safe_load(open(load_profile("smoke").source))
+    data["name"] = name
+    data["models"]["train"].update(train_settings)
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XSD_DATA_ROOT", str(root / "data"))
+        profile = load_profile(path)
+        build_world(profile.world, profile.seed, paths.world_dir(profile.name), progress=False)
+    return profile, root / "data"

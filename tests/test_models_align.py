@@ -8,6 +8,7 @@ import yaml
 
 pytest.importorskip("transformers")
 
+from conftest import smoke_variant  # noqa: E402
 from xsd.config import ProfileError, load_profile  # noqa: E402
 from xsd.locations import Locations  # noqa: E402
 from xsd.models import mini_training, mini_tuning, train  # noqa: E402
@@ -96,20 +97,8 @@ def test_the_caption_is_the_sides_own_view_described():
 
 @pytest.fixture(scope="module")
 def align_profile(tmp_path_factory):
-    from xsd import paths
-    from xsd.world.build import build_world
-
-    root = tmp_path_factory.mktemp("align")
-    data = yaml.safe_load(open(load_profile("smoke").source))
-    data["name"] = "smokealign"
-    data["models"]["train"].update(base_steps=4, base_batch=2, base_scenes=6, align_steps=6, checkpoint_every=3)
-    path = root / "smokealign.yaml"
-    path.write_text(yaml.safe_dump(data))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XSD_DATA_ROOT", str(root / "data"))
-        profile = load_profile(path)
-        build_world(profile.world, profile.seed, paths.world_dir(profile.name), progress=False)
-    return profile, root / "data"
+    return smoke_variant(tmp_path_factory.mktemp("align"), "smokealign", base_steps=4, base_batch=2,
+                         base_scenes=6, align_steps=6, checkpoint_every=3)
 
 
 def projector(model) -> dict:

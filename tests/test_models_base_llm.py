@@ -9,6 +9,7 @@ import yaml
 
 pytest.importorskip("transformers")
 
+from conftest import smoke_variant  # noqa: E402
 from xsd.config import ProfileError, load_profile  # noqa: E402
 from xsd.locations import Locations  # noqa: E402
 from xsd.models import mini_base, mini_tower, mini_training, mini_tuning, train  # noqa: E402
@@ -199,20 +200,8 @@ def load_tokenizer(folder):
 @pytest.fixture(scope="module")
 def base_profile(tmp_path_factory):
     """The smoke profile with a short base stage, and its world in a private data root."""
-    from xsd import paths
-    from xsd.world.build import build_world
-
-    root = tmp_path_factory.mktemp("base-llm")
-    data = yaml.safe_load(open(load_profile("smoke").source))
-    data["name"] = "smokebase"
-    data["models"]["train"].update(base_steps=6, base_batch=2, base_scenes=8, checkpoint_every=4)
-    path = root / "smokebase.yaml"
-    path.write_text(yaml.safe_dump(data))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XSD_DATA_ROOT", str(root / "data"))
-        profile = load_profile(path)
-        build_world(profile.world, profile.seed, paths.world_dir(profile.name), progress=False)
-    return profile, root / "data"
+    return smoke_variant(tmp_path_factory.mktemp("base-llm"), "smokebase", base_steps=6, base_batch=2,
+                         base_scenes=8, checkpoint_every=4)
 
 
 @pytest.mark.slow

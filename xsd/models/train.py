@@ -120,8 +120,9 @@ class TowerPretraining(nn.Module):
     the tokens, one value map shared by every token) were tried on mini, so that what the tower
     tells apart would be what the LLM can read: the towers then told far less apart (the draft's
     direction 29% against 54%, the lane positions 24-25% against 76-86%) and the two VLMs were
-    no better (key-fact accuracy, 40 test questions per type: target 52.5%, draft 42.8%; with
-    these heads, though with the earlier shorter answers, 51% and 55%).
+    no better (key-fact accuracy, 40 test questions per type: target 52.5%, draft 42.8%, one run
+    whose target may have resumed stage C from an interrupted run; with the flattened heads below,
+    though with the earlier shorter answers, 51% and 55%).
 
     `clip_classes` adds heads over the tokens of `frames_per_clip` frames of one clip together,
     for what no single frame shows (an RGB frame shows no motion): they make the tower encode
