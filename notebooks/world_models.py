@@ -29,6 +29,7 @@ profile = "mini"
 accuracy_limit = 40  # questions per type and model in the accuracy table (0: the whole test split)
 timing_repeats = 10  # timed repeats per stage (median reported)
 choice_limit = 40  # questions per type, split and model in the fact-choice table (0: all)
+following_clips = 6  # test clips each model is asked every class question about, for every class
 
 # %%
 from xsd import plotting, readings
@@ -173,6 +174,26 @@ print("\n".join(world_models.fact_choice_gap_lines(choice)))
 # %%
 # reading: a question type's train − test difference within ±0.10 counts as "about as well on both"
 readings.show(*world_models.fact_choice_reading(choice))
+
+# %% [markdown]
+# Reading the question. Every class question names a class ("What colour is the bus?"), and every
+# reference answer names that class back, in view or not ("I do not see a bus in this video; ...").
+# Here each model is asked each of the five class question types about each of the five classes on
+# the same test clips (`xsd.studies.question_following`). A model that reads the question names the
+# class it was asked about and gives each class its own answer; one that answers from the clip alone
+# names whatever road user it sees and gives the same answer whatever class the question names.
+# The reference columns are the world's own answers to the same questions.
+
+# %%
+following = world_models.question_following(settings, clips=following_clips)
+display(world_models.question_following_table(following).round(2))
+print("the target's answers about one clip, asked about each class:")
+for example in following["target"]["examples"]:
+    print(f"  {example['class']:<10} {example['answer']}")
+
+# %%
+# reading: ≥ 90% of answers naming the asked class "reads the question", below 50% "answers from the clip"
+readings.show(*world_models.question_following_reading(following))
 
 # %% [markdown]
 # ## 5. Where the time goes

@@ -84,6 +84,25 @@ def test_prompts_and_visual_token_counts(pair, frames, smoke):
     assert target_text == f"USER: \n{QUESTION} ASSISTANT:"
 
 
+def test_a_tower_with_its_own_image_size_reads_more_tokens_per_frame(smoke, frames):
+    """A target tower given a larger input (frames resized to it, as CLIP resizes to 224) gives
+    the target more tokens per frame; the draft keeps the models' size, and a tower that leaves
+    the setting out keeps its repr, which keys the trained models' cache."""
+    from dataclasses import replace
+
+    size = 2 * smoke.image_size
+    models = replace(smoke, target_tower=replace(smoke.target_tower, image_size=size))
+    assert "image_size" not in repr(smoke.target_tower) and f"image_size={size}" in repr(models.target_tower)
+    pair = new_pair(models, CORPUS, seed=0)
+    target_in = videollava.target_inputs(pair.target, pair.target_tokenizer, frames[1], QUESTION)
+    per_frame = (size // models.target_tower.patch_size) ** 2 + 1
+    assert target_in["pixel_values_videos"].shape[-1] == size
+    assert (target_in["input_ids"] == pair.target.config.video_token_id).sum() == models.video_frames * per_frame
+    assert pair.draft.config.vision_config.image_size == smoke.image_size
+    tokens, _ = greedy_with_states(pair.target, target_in, max_new_tokens=3)
+    assert len(tokens) > 0
+
+
 @pytest.mark.parametrize("side", ["draft", "target"])
 def test_greedy_generation_returns_aligned_final_states(pair, frames, side):
     model = getattr(pair, side)

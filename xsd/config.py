@@ -114,8 +114,8 @@ TEXT_SCENES = Limit(1, 10**7)  # xsd.world.texts.MAX_TEXT_SCENES: text scenes st
 MODELS_LIMITS = {
     ModelsConfig: {"image_size": AT_LEAST_ONE, "video_frames": AT_LEAST_ONE, "event_frames": AT_LEAST_ONE,
                    "vocab_size": NON_NEGATIVE},
-    TowerConfig: dict.fromkeys(("hidden_size", "num_layers", "num_heads", "intermediate_size", "patch_size"),
-                               AT_LEAST_ONE),
+    TowerConfig: {**dict.fromkeys(("hidden_size", "num_layers", "num_heads", "intermediate_size", "patch_size"),
+                                  AT_LEAST_ONE), "image_size": NON_NEGATIVE},
     LLMConfig: dict.fromkeys(("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_positions"),
                              AT_LEAST_ONE),
     TrainConfig: {**dict.fromkeys(_STEPS, AT_LEAST_ONE), "tower_lr": POSITIVE, "tune_lr": POSITIVE,

@@ -18,6 +18,20 @@ class TowerConfig:
     num_heads: int
     intermediate_size: int
     patch_size: int
+    # side of the square input this tower reads (0: the models' image_size); frames are resized to
+    # it, as CLIP resizes to 224, so a larger size gives the tower more tokens per frame
+    image_size: int = 0
+
+    def __repr__(self) -> str:
+        """Without image_size while unset: the repr keys the trained models' cache, and a profile
+        that leaves it out keeps the checkpoint it had before the setting existed."""
+        shown = [f for f in fields(self) if f.name != "image_size" or self.image_size]
+        return f"{type(self).__qualname__}({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
+
+
+def tower_image_size(models: "ModelsConfig", tower: TowerConfig) -> int:
+    """The input side of one of the models' towers."""
+    return tower.image_size or models.image_size
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,7 @@ BASE_SETTINGS = ("base_steps", "base_batch", "base_lr", "base_scenes")
 ALIGN_SETTINGS = ("align_steps", "align_lr")
 # an optional stage's settings, shown in the repr only while the stage runs (its steps > 0)
 OPTIONAL_STAGES = {"base_steps": BASE_SETTINGS, "align_steps": ALIGN_SETTINGS}
+HIDDEN_UNSET = ("resample_classes",)  # shown in the repr only when set
 
 
 @dataclass(frozen=True)
@@ -64,12 +79,16 @@ class TrainConfig:
     base_scenes: int = 2000    # text scenes from the world's generator (xsd.world.texts), two conversations each
     align_steps: int = 0       # steps of the projector alone, base LLM frozen, before stage C (needs base_steps)
     align_lr: float = 0.002
+    # stage C asks each class question of a world clip about a class drawn uniformly at every
+    # step, answered from the side's view (xsd.world.qa.ask_about), not only the class the world asked
+    resample_classes: bool = False
 
     def __repr__(self) -> str:
         """The dataclass's own repr, without an optional stage's settings while that stage does not
         run: the repr keys the trained models' cache (xsd.locations.Locations.checkpoint), so a
         profile without it keeps the checkpoint it had before these settings existed."""
         hidden = {name for steps, names in OPTIONAL_STAGES.items() if not getattr(self, steps) for name in names}
+        hidden |= {name for name in HIDDEN_UNSET if not getattr(self, name)}
         shown = [f for f in fields(self) if f.name not in hidden]
         return f"{type(self).__qualname__}({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
 

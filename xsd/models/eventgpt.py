@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from xsd.models.config import LLMConfig, ModelsConfig, TowerConfig
+from xsd.models.config import LLMConfig, ModelsConfig, TowerConfig, tower_image_size
 from xsd.models.pixels import clip_pixels
 
 EVENT_PLACEHOLDER = "<event>"
@@ -80,7 +80,7 @@ def draft_config(models: ModelsConfig, vocab_size: int, placeholder_id: int = 0)
     from transformers import LlavaConfig
 
     config = LlavaConfig(
-        vision_config=clip_vision_config(models.draft_tower, models.image_size),
+        vision_config=clip_vision_config(models.draft_tower, tower_image_size(models, models.draft_tower)),
         text_config=llama_config(models.llm, vocab_size),
         image_token_index=placeholder_id,
         vision_feature_layer=-1,

@@ -132,13 +132,25 @@ def tower_data(profile: Profile, spec: SideSpec, split: str) -> tuple[np.ndarray
     return images, targets
 
 
+def side_tower(profile: Profile, spec: SideSpec):
+    """The side's TowerConfig."""
+    return profile.models.draft_tower if spec.name == "draft" else profile.models.target_tower
+
+
+def side_image_size(profile: Profile, spec: SideSpec) -> int:
+    """The input side of the side's tower (frames are resized to it)."""
+    from xsd.models.config import tower_image_size
+
+    return tower_image_size(profile.models, side_tower(profile, spec))
+
+
 def new_tower(profile: Profile, spec: SideSpec) -> train.TowerPretraining:
     from xsd.models.eventgpt import clip_vision_config
 
     models = profile.models
-    tower = models.draft_tower if spec.name == "draft" else models.target_tower
     torch.manual_seed(profile.seed + (0 if spec.name == "draft" else 1))
-    return train.TowerPretraining(clip_vision_config(tower, models.image_size), attribute_classes(spec, models),
+    return train.TowerPretraining(clip_vision_config(side_tower(profile, spec), side_image_size(profile, spec)),
+                                  attribute_classes(spec, models),
                                   spec.feature_layer, clip_classes(spec), len(tower_frames(spec)))
 
 
@@ -153,7 +165,7 @@ def flat_batch(images: np.ndarray, targets: dict[str, torch.Tensor], image_size:
 def pretrain_tower(profile, spec, directory, folder, log, stop):
     from xsd.models.config import per_side
 
-    models, cfg = profile.models, profile.models.train
+    cfg = profile.models.train
     steps, scenes = per_side(cfg.tower_steps, spec.name), per_side(cfg.pretrain_scenes, spec.name)
     started = time.perf_counter()
     images, targets = tower_data(profile, spec, "train")
@@ -168,7 +180,7 @@ def pretrain_tower(profile, spec, directory, folder, log, stop):
         batch, batch_targets = images[chosen], {k: v[chosen] for k, v in targets.items()}
         flip = torch.rand(len(chosen), generator=train.step_generator(profile.seed + 1, step)) < 0.5
         batch, batch_targets = mirrored(batch, batch_targets, flip.numpy(), spec, cfg.position_bins)
-        pixels, flat_targets = flat_batch(batch, batch_targets, models.image_size)
+        pixels, flat_targets = flat_batch(batch, batch_targets, side_image_size(profile, spec))
         return train.attribute_loss(model(pixels), flat_targets)
 
     settings = train.LoopSettings(steps=steps, lr=cfg.tower_lr, seed=profile.seed,
@@ -177,7 +189,7 @@ def pretrain_tower(profile, spec, directory, folder, log, stop):
     losses = train.run_steps(model, loss_of_step, settings, folder, log=log, stop_after=stop)
     if len(losses) < steps:
         return None
-    accuracy = tower_accuracy(model, *tower_data(profile, spec, "test"), models.image_size)
+    accuracy = tower_accuracy(model, *tower_data(profile, spec, "test"), side_image_size(profile, spec))
     log("stage A test accuracy: " + ", ".join(f"{k} {v:.2f}" for k, v in accuracy.items()))
     torch.save(model.tower.state_dict(), folder / "tower.pt")
     return {"steps": steps, "samples": len(images), "pretraining_scenes": scenes,

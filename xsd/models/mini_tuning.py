@@ -20,7 +20,7 @@ from xsd.cache import replace_folder, torch_save_atomic, write_json_atomic
 from xsd.config import SIDES, Profile
 from xsd.models import train
 from xsd.models.mini_sides import SideSpec, staged
-from xsd.models.mini_tower import clip_frames, new_tower
+from xsd.models.mini_tower import clip_frames, new_tower, side_image_size
 from xsd.models.registry import built_world
 
 
@@ -49,12 +49,13 @@ def cache_features(profile, spec, directory, folder, log, stop):
     tower.tower.load_state_dict(torch.load(directory / f"{spec.name}_tower" / "tower.pt", weights_only=True))
     tower.eval()
     dataset = WorldDataset(built_world(profile), "train", event_frames=models.event_frames)
+    size = side_image_size(profile, spec)
     features = {}
     for frames, sample in clip_frames(dataset, spec):
-        features[f"{sample.seq}/{sample.clip}"] = tower.features(clip_pixels(frames, models.image_size)).half()
+        features[f"{sample.seq}/{sample.clip}"] = tower.features(clip_pixels(frames, size)).half()
     conversations, captions = {}, {}
     for key, frames, turns, caption in scene_conversations(profile, spec):
-        features[key] = tower.features(clip_pixels(frames, models.image_size)).half()
+        features[key] = tower.features(clip_pixels(frames, size)).half()
         conversations[key], captions[key] = turns, caption
     torch_save_atomic(features, folder / "features.pt")
     write_json_atomic(folder / "scene_conversations.json", conversations)
@@ -135,17 +136,48 @@ def clip_texts(profile: Profile, spec: SideSpec, directory: Path):
     return keys, [by_clip[k] for k in keys], [captions[k] for k in keys]
 
 
-def conversations_of_step(keys, qa, features, turns: int, batch: int, seed: int, step: int, captions=None):
+def conversations_of_step(keys, qa, features, turns: int, batch: int, seed: int, step: int, captions=None,
+                          resample=None):
     """Step's batch: `batch` clips, each with `turns` of its questions in a random order (and
-    its caption, when captions are given)."""
+    its caption, when captions are given); `resample(key, turn, generator)`, when given, may
+    replace a turn's (question, answer)."""
     gen = train.step_generator(seed, step)
     clips = torch.randperm(len(keys), generator=gen)[:batch].tolist()
     out = []
     for c in clips:
         order = torch.randperm(len(qa[c]), generator=gen)[:turns].tolist()
-        out.append(train.Conversation(features[keys[c]].float(), [qa[c][i] for i in order],
+        chosen = [qa[c][i] for i in order]
+        if resample is not None:
+            chosen = [resample(keys[c], i, gen) or turn for i, turn in zip(order, chosen)]
+        out.append(train.Conversation(features[keys[c]].float(), chosen,
                                       captions[c] if captions is not None else None))
     return out
+
+
+def class_resampler(profile: Profile, spec: SideSpec):
+    """`resample(key, turn, generator)` for `conversations_of_step`: a world clip's class question
+    asked about a class drawn uniformly (and one of its phrasings), answered from the side's
+    view; None for other turns and for pretraining scenes. The world asks about a class the clip
+    shows 70% of the time, so without this a model can name the class in view and be right
+    mostly, whatever the question says (see xsd.studies.question_following)."""
+    from xsd.world.dataset import WorldDataset
+    from xsd.world.qa import CLASS_QTYPES, QUESTIONS, ask_about
+    from xsd.world.scene import CLASSES
+
+    by_clip: dict[str, list] = {}
+    for sample in WorldDataset(built_world(profile), "train"):
+        by_clip.setdefault(f"{sample.seq}/{sample.clip}", []).append((sample.qtype, sample.truth))
+
+    def resample(key: str, turn: int, gen: torch.Generator):
+        if key not in by_clip or by_clip[key][turn][0] not in CLASS_QTYPES:
+            return None
+        qtype, truth = by_clip[key][turn]
+        cls = CLASSES[int(torch.randint(len(CLASSES), (1,), generator=gen))]
+        template = int(torch.randint(len(QUESTIONS[qtype]), (1,), generator=gen))
+        rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen)))
+        return ask_about(qtype, cls, truth, spec.view, rng, template)
+
+    return resample
 
 
 # -- between B and C: the projector aligned under the frozen base LLM -------------------------------
@@ -196,11 +228,12 @@ def train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop
     features = torch.load(directory / f"{spec.name}_features" / "features.pt", weights_only=True)
     keys, qa, texts = clip_texts(profile, spec, directory)
     seed = profile.seed + (7 if captions else 0)
-    log(f"on {len(keys)} clips")
+    resample = class_resampler(profile, spec) if cfg.resample_classes else None
+    log(f"on {len(keys)} clips" + (", class questions about a class drawn at every step" if resample else ""))
 
     def loss_of_step(step: int) -> torch.Tensor:
         batch = conversations_of_step(keys, qa, features, cfg.tune_turns, cfg.tune_batch, seed, step,
-                                      texts if captions else None)
+                                      texts if captions else None, resample)
         return train.conversation_loss(model, tokenizer, spec.name, batch)
 
     settings = train.LoopSettings(steps=steps, lr=lr, seed=profile.seed, log_every=cfg.log_every,

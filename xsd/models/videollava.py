@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from xsd.models.config import ModelsConfig
+from xsd.models.config import ModelsConfig, tower_image_size
 from xsd.models.eventgpt import clip_vision_config, llama_config, tokens_per_frame
 from xsd.models.pixels import clip_pixels
 from xsd.models.tokenizer import TARGET_SPECIAL_TOKENS
@@ -31,7 +31,7 @@ def target_config(models: ModelsConfig, vocab_size: int, base_vocab: int):
 
     image_id, video_id, pad_id = (base_vocab + i for i in range(len(TARGET_SPECIAL_TOKENS)))
     config = VideoLlavaConfig(
-        vision_config=clip_vision_config(models.target_tower, models.image_size),
+        vision_config=clip_vision_config(models.target_tower, tower_image_size(models, models.target_tower)),
         text_config=llama_config(models.llm, vocab_size, pad_token_id=pad_id),
         image_token_index=image_id,
         video_token_index=video_id,

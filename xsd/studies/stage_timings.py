@@ -150,8 +150,8 @@ def pair_stage_timings(pair, event_frames, video_frames, question: str, threads:
     from xsd.models.eventgpt import tokens_per_frame
     from xsd.models.pixels import clip_pixels
 
-    size = pair.draft.config.vision_config.image_size
-    events, video = clip_pixels(event_frames, size), clip_pixels(video_frames, size)
+    events = clip_pixels(event_frames, pair.draft.config.vision_config.image_size)
+    video = clip_pixels(video_frames, pair.target.config.vision_config.image_size)
     draft_frames = pair.draft.config.image_seq_length - tokens_per_frame(pair.draft.config)
     settings = dict(repeats=repeats, warmup=warmup, decode_tokens=decode_tokens)
     lengths = pair.prompt_tokens

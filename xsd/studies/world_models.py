@@ -42,6 +42,18 @@ def fact_choice(profile: Profile, limit: int | None = 40, refresh: bool = False,
                        lambda: train_and_test_choice(profile, limit), refresh)
 
 
+def question_following(profile: Profile, clips: int = 6, refresh: bool = False, progress: bool = False) -> dict:
+    """Both models asked every class question about every class on the first test clips
+    (xsd.studies.question_following): do they read the question?"""
+    from xsd.pipeline import ensure_models
+    from xsd.studies.question_following import question_following as measure
+
+    ensure_models(profile, progress)
+    key = {"models": Locations(profile).models_key, "clips": clips}
+    return cached_json(Locations(profile).results("results") / f"question_following-{fingerprint(key)}.json",
+                       lambda: measure(profile, clips), refresh)
+
+
 # -- how good the two models are --------------------------------------------------------------------
 
 ACCURACY_GOALS = {"draft": 0.75, "target": 0.85}  # mean key-fact accuracy each model is built to reach
@@ -182,3 +194,48 @@ def fact_choice_reading(choice: dict) -> list[str]:
     caution = (f"With as few as {fewest} test questions for a type, one answer moves its accuracy by {1 / fewest:.2f}: "
                "read these differences with that in mind." if 0 < fewest < FEW_QUESTIONS else "")
     return ["**Reading the fact choice.**", "\n".join(lines), caution]
+
+
+# -- reading the question -------------------------------------------------------------------------------
+
+FOLLOWS = 0.9  # a model that names the asked class in at least 90% of its answers "reads the question"
+# below half it "answers mostly from the clip": naming the road user in view hits the asked class
+# only when the question happens to ask about it (one class in five, more in busy clips)
+IGNORES = 0.5
+
+
+def question_following_table(result: dict):
+    """Per model and question type (rows): the share of answers that name the asked class and the
+    share of distinct answers among a clip's five classes, for the model and for the reference answers."""
+    import pandas as pd
+
+    rows = [{"model": side, "question": qtype,
+             "names asked class": scores["names_asked_class"],
+             "reference": result[side]["reference"][qtype]["names_asked_class"],
+             "distinct answers": scores["distinct_answers"],
+             "reference distinct": result[side]["reference"][qtype]["distinct_answers"],
+             "answers": scores["answers"]}
+            for side in SIDES for qtype, scores in result[side]["model"].items()]
+    return pd.DataFrame(rows).set_index(["model", "question"])
+
+
+def named_share(result: dict, side: str, of: str = "model") -> float:
+    """The share of a side's answers (or of its reference answers) that name the asked class."""
+    scores = result[side][of].values()
+    return sum(s["names_asked_class"] * s["answers"] for s in scores) / sum(s["answers"] for s in scores)
+
+
+def question_following_reading(result: dict) -> list[str]:
+    """One bullet per model: whether it reads the question, from the share of its answers that
+    name the asked class beside its reference answers' share."""
+    lines = []
+    for side in SIDES:
+        share, reference = named_share(result, side), named_share(result, side, "reference")
+        worst = min(result[side]["model"].items(), key=lambda item: item[1]["names_asked_class"])
+        verdict = ("reads the question" if share >= FOLLOWS else
+                   "answers mostly from the clip, not from the question" if share < IGNORES else
+                   "reads the question only in part")
+        lines.append(f"- The {side} names the class it was asked about in {share:.0%} of its answers "
+                     f"(its reference answers: {reference:.0%}; lowest for {worst[0]}, "
+                     f"{worst[1]['names_asked_class']:.0%}): it {verdict}.")
+    return ["**Reading the question.**", "\n".join(lines)]

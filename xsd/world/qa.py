@@ -182,14 +182,29 @@ def view_questions(truth: dict, style: str, rng: np.random.Generator) -> list[di
     return out
 
 
+CLASS_QTYPES = ("count_class", "presence", "direction", "colour", "position")  # questions that name a class
+
+
 def ask(qtype: str, truth: dict, rng) -> tuple[str, str | None, str | None]:
     """(question, the class it names, how it refers to that class) for one question type."""
     present = sorted({a["class"] for a in truth["agents"]})
-    cls = _pick_class(rng, present) if qtype in ("count_class", "presence", "direction",
-                                                 "colour", "position") else None
-    n_of_class = sum(a["class"] == cls for a in truth["agents"])
-    ref = f"nearest {cls}" if n_of_class > 1 else cls
-    return _choice(rng, QUESTIONS[qtype]).format(cls=cls, plural=PLURAL.get(cls, ""), ref=ref), cls, ref
+    cls = _pick_class(rng, present) if qtype in CLASS_QTYPES else None
+    template = _choice(rng, QUESTIONS[qtype])
+    return template.format(cls=cls, plural=PLURAL.get(cls, ""), ref=reference(cls, truth)), cls, reference(cls, truth)
+
+
+def reference(cls: str | None, truth: dict) -> str | None:
+    """How a question refers to a class: the nearest one where the clip has several."""
+    return f"nearest {cls}" if sum(a["class"] == cls for a in truth["agents"]) > 1 else cls
+
+
+def ask_about(qtype: str, cls: str, truth: dict, style: str, rng, template: int = 0) -> tuple[str, str]:
+    """A class question (one of CLASS_QTYPES) about `cls`, whichever classes the clip shows, and its
+    reference answer from the style's view: what `make_questions` asks, with the class chosen."""
+    v = view(truth, style)
+    ref = reference(cls, truth)
+    question = QUESTIONS[qtype][template].format(cls=cls, plural=PLURAL[cls], ref=ref)
+    return question, answer(qtype, facts(qtype, v, cls), style, rng, v, ref)
 
 
 def answer(qtype: str, f: dict, style: str, rng, v: dict, ref: str | None = None) -> str:
