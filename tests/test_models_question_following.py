@@ -24,7 +24,7 @@ def test_a_class_question_about_any_class_is_answered_from_the_view(style):
         for cls in CLASSES:
             question, answer = qa.ask_about(qtype, cls, TRUTH, style, np.random.default_rng(0))
             assert cls in question or qa.PLURAL[cls] in question
-            assert qf.names_class(answer, cls), (qtype, cls, answer)
+            assert qa.names_class(answer, cls), (qtype, cls, answer)
             expected = qa.facts(qtype, qa.view(TRUTH, style), cls)
             if expected.get(qtype, True) is not None:  # a view that cannot tell (no colour in events)
                 assert qa.grade(answer, expected), (qtype, cls, answer)
@@ -34,9 +34,9 @@ def test_a_class_question_about_any_class_is_answered_from_the_view(style):
 
 
 def test_names_class_matches_whole_words_singular_or_plural():
-    assert qf.names_class("There are no buses here.", "bus")
-    assert qf.names_class("The Car is red.", "car")
-    assert not qf.names_class("The carriage is red.", "car")
+    assert qa.names_class("There are no buses here.", "bus")
+    assert qa.names_class("The Car is red.", "car")
+    assert not qa.names_class("The carriage is red.", "car")
 
 
 def test_following_counts_named_classes_and_distinct_answers():
@@ -77,7 +77,7 @@ def test_stage_c_resamples_only_class_questions_and_deterministically(smoke_data
             for question, answer in conversation.turns:
                 named = [c for c in CLASSES if c in question or qa.PLURAL[c] in question]
                 if named:
-                    assert qf.names_class(answer, named[-1])
+                    assert qa.names_class(answer, named[-1])
                     asked.add(named[-1])
     assert asked == set(CLASSES)  # every class is drawn, not only those the world asked about
 

@@ -9,22 +9,11 @@ world's own answer function for the same clips and classes, show what reading lo
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import torch
 
 from xsd.studies.model_accuracy import MODALITY as VIEW  # the view whose answer style a side has
-from xsd.world.qa import CLASS_QTYPES
-
-_WORD = re.compile(r"[a-z]+")
-
-
-def names_class(answer: str, cls: str) -> bool:
-    """The answer names `cls` (singular or plural) as a word."""
-    from xsd.world.qa import PLURAL
-
-    return bool({cls, PLURAL[cls]} & set(_WORD.findall(answer.lower())))
+from xsd.world.qa import CLASS_QTYPES, names_class
 
 
 def following(answers: dict[tuple[str, str], str]) -> dict:

@@ -189,8 +189,8 @@ def ask(qtype: str, truth: dict, rng) -> tuple[str, str | None, str | None]:
     """(question, the class it names, how it refers to that class) for one question type."""
     present = sorted({a["class"] for a in truth["agents"]})
     cls = _pick_class(rng, present) if qtype in CLASS_QTYPES else None
-    template = _choice(rng, QUESTIONS[qtype])
-    return template.format(cls=cls, plural=PLURAL.get(cls, ""), ref=reference(cls, truth)), cls, reference(cls, truth)
+    template, ref = _choice(rng, QUESTIONS[qtype]), reference(cls, truth)
+    return template.format(cls=cls, plural=PLURAL.get(cls, ""), ref=ref), cls, ref
 
 
 def reference(cls: str | None, truth: dict) -> str | None:
@@ -350,6 +350,11 @@ def read_facts(text: str, keys) -> dict:
             if found:
                 out[key] = found[-1] if key == "direction" else found[0]
     return out
+
+
+def names_class(text: str, cls: str) -> bool:
+    """The text names `cls` (singular or plural) as a word."""
+    return cls in {_SINGULAR.get(word) for word in _WORD.findall(text.lower())}
 
 
 def grade(text: str, expected: dict) -> bool:
