@@ -121,7 +121,7 @@ MODELS_LIMITS = {
     TrainConfig: {**dict.fromkeys(_STEPS, AT_LEAST_ONE), "tower_lr": POSITIVE, "tune_lr": POSITIVE,
                   "pretrain_scenes": NON_NEGATIVE, "tune_scenes": NON_NEGATIVE,
                   "base_steps": NON_NEGATIVE, "base_lr": POSITIVE, "base_scenes": TEXT_SCENES,
-                  "align_steps": NON_NEGATIVE, "align_lr": POSITIVE},
+                  "align_steps": NON_NEGATIVE, "align_lr": POSITIVE, "still_steps": NON_NEGATIVE},
     RandomWeightsConfig: {"prompt_tokens": NON_NEGATIVE},
 }
 SIDES = ("draft", "target")
@@ -141,6 +141,9 @@ def _models_problems(section) -> list[tuple[str, str]]:
         if section.align_steps and not section.base_steps:
             problems.append(("align_steps", "the alignment stage trains the projector under the frozen base LLM, "
                                             "so it needs base_steps > 0"))
+        if section.still_steps > section.tune_steps:
+            problems.append(("still_steps", f"must not exceed tune_steps ({section.tune_steps}), "
+                                            f"found {section.still_steps}"))
     if isinstance(section, RandomWeightsConfig) and set(section.prompt_tokens) - set(SIDES):
         problems.append(("prompt_tokens", f"keys must be among {list(SIDES)}, found {sorted(section.prompt_tokens)}"))
     return problems

@@ -48,7 +48,7 @@ BASE_SETTINGS = ("base_steps", "base_batch", "base_lr", "base_scenes")
 ALIGN_SETTINGS = ("align_steps", "align_lr")
 # an optional stage's settings, shown in the repr only while the stage runs (its steps > 0)
 OPTIONAL_STAGES = {"base_steps": BASE_SETTINGS, "align_steps": ALIGN_SETTINGS}
-HIDDEN_UNSET = ("resample_classes",)  # shown in the repr only when set
+HIDDEN_UNSET = ("resample_classes", "still_steps")  # shown in the repr only when set
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,9 @@ class TrainConfig:
     # stage C asks each class question of a world clip about a class drawn uniformly at every
     # step, answered from the side's view (xsd.world.qa.ask_about), not only the class the world asked
     resample_classes: bool = False
+    # the first still_steps steps of stage C show each clip as one still frame (its first), as
+    # Video-LLaVA learns from images beside its videos; the rest show every frame the side reads
+    still_steps: int = 0
 
     def __repr__(self) -> str:
         """The dataclass's own repr, without an optional stage's settings while that stage does not

@@ -10,6 +10,7 @@ from a description; this stage makes the visual tokens stand in for one before t
 is tuned."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -154,6 +155,15 @@ def conversations_of_step(keys, qa, features, turns: int, batch: int, seed: int,
     return out
 
 
+def still(conversation: train.Conversation) -> train.Conversation:
+    """The conversation with its clip shown as one still frame, the first (a no-op for a draft
+    that reads one event frame). Tuned on all 8 frames from its first step, the mini target learns
+    to answer from the clip and not the question; tuned on stills first, it learns to read the
+    question and keeps reading it once the frames are added (measurements in
+    xsd/profiles/mini.yaml; see xsd.studies.question_following)."""
+    return dataclasses.replace(conversation, features=conversation.features[:1])
+
+
 def class_resampler(profile: Profile, spec: SideSpec):
     """`resample(key, turn, generator)` for `conversations_of_step`: a world clip's class question
     asked about a class drawn uniformly (and one of its phrasings), answered from the side's
@@ -211,29 +221,33 @@ def tune_llm(profile, spec, directory, folder, log, stop):
     train.freeze_for_tuning(model)
     log(f"stage C: projector + LLM, {cfg.tune_turns} turns × {cfg.tune_batch} per step")
     losses = train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop, steps=cfg.tune_steps,
-                            lr=cfg.tune_lr, weight_decay=0.01)
+                            lr=cfg.tune_lr, weight_decay=0.01, still_steps=cfg.still_steps)
     if losses is None:
         return None
-    return {"steps": cfg.tune_steps, "answers_seen": cfg.tune_steps * cfg.tune_batch * cfg.tune_turns,
+    return {"steps": cfg.tune_steps, "still_steps": cfg.still_steps, "answers_seen": cfg.tune_steps * cfg.tune_batch * cfg.tune_turns,
             "final_loss": float(np.mean(losses[-cfg.log_every:]))}
 
 
 def train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop, *, steps: int, lr: float,
-                   weight_decay: float, captions: bool = False) -> list[float] | None:
+                   weight_decay: float, captions: bool = False, still_steps: int = 0) -> list[float] | None:
     """The losses of `steps` steps of the model's trainable parameters on the cached features of
     the train clips and pretraining scenes, `tune_batch` clips a step, each with `tune_turns` of
-    its questions (and its caption first, with `captions`); None when `stop` ended it early. The
-    alignment stage draws its own batches (seed + 7), not stage C's."""
+    its questions (and its caption first, with `captions`), the first `still_steps` steps with
+    every clip as one still frame (`still`); None when `stop` ended it early. The alignment stage
+    draws its own batches (seed + 7), not stage C's."""
     cfg = profile.models.train
     features = torch.load(directory / f"{spec.name}_features" / "features.pt", weights_only=True)
     keys, qa, texts = clip_texts(profile, spec, directory)
     seed = profile.seed + (7 if captions else 0)
     resample = class_resampler(profile, spec) if cfg.resample_classes else None
-    log(f"on {len(keys)} clips" + (", class questions about a class drawn at every step" if resample else ""))
+    log(f"on {len(keys)} clips" + (", class questions about a class drawn at every step" if resample else "")
+        + (f", the first {still_steps} steps on still frames" if still_steps else ""))
 
     def loss_of_step(step: int) -> torch.Tensor:
         batch = conversations_of_step(keys, qa, features, cfg.tune_turns, cfg.tune_batch, seed, step,
                                       texts if captions else None, resample)
+        if step < still_steps:
+            batch = [still(conversation) for conversation in batch]
         return train.conversation_loss(model, tokenizer, spec.name, batch)
 
     settings = train.LoopSettings(steps=steps, lr=lr, seed=profile.seed, log_every=cfg.log_every,
