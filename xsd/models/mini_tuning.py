@@ -164,6 +164,10 @@ def still(conversation: train.Conversation) -> train.Conversation:
     return dataclasses.replace(conversation, features=conversation.features[:1])
 
 
+def frames_per_clip(features: dict[str, torch.Tensor]) -> int:
+    return max(f.shape[0] for f in features.values())
+
+
 def class_resampler(profile: Profile, spec: SideSpec):
     """`resample(key, turn, generator)` for `conversations_of_step`: a world clip's class question
     asked about a class drawn uniformly (and one of its phrasings), answered from the side's
@@ -240,8 +244,9 @@ def train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop
     keys, qa, texts = clip_texts(profile, spec, directory)
     seed = profile.seed + (7 if captions else 0)
     resample = class_resampler(profile, spec) if cfg.resample_classes else None
+    stills = still_steps if frames_per_clip(features) > 1 else 0  # a one-frame side is always still
     log(f"on {len(keys)} clips" + (", class questions about a class drawn at every step" if resample else "")
-        + (f", the first {still_steps} steps on still frames" if still_steps else ""))
+        + (f", the first {stills} steps on still frames" if stills else ""))
 
     def loss_of_step(step: int) -> torch.Tensor:
         batch = conversations_of_step(keys, qa, features, cfg.tune_turns, cfg.tune_batch, seed, step,
