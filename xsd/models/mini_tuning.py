@@ -228,8 +228,8 @@ def tune_llm(profile, spec, directory, folder, log, stop):
                             lr=cfg.tune_lr, weight_decay=0.01, still_steps=cfg.still_steps)
     if losses is None:
         return None
-    return {"steps": cfg.tune_steps, "still_steps": cfg.still_steps, "answers_seen": cfg.tune_steps * cfg.tune_batch * cfg.tune_turns,
-            "final_loss": float(np.mean(losses[-cfg.log_every:]))}
+    return {"steps": cfg.tune_steps, "still_steps": cfg.still_steps,
+            "answers_seen": cfg.tune_steps * cfg.tune_batch * cfg.tune_turns, "final_loss": float(np.mean(losses[-cfg.log_every:]))}
 
 
 def train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop, *, steps: int, lr: float,
@@ -251,7 +251,7 @@ def train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop
     def loss_of_step(step: int) -> torch.Tensor:
         batch = conversations_of_step(keys, qa, features, cfg.tune_turns, cfg.tune_batch, seed, step,
                                       texts if captions else None, resample)
-        if step < still_steps:
+        if step < stills:
             batch = [still(conversation) for conversation in batch]
         return train.conversation_loss(model, tokenizer, spec.name, batch)
 
