@@ -30,6 +30,7 @@ accuracy_limit = 40  # questions per type and model in the accuracy table (0: th
 timing_repeats = 10  # timed repeats per stage (median reported)
 choice_limit = 40  # questions per type, split and model in the fact-choice table (0: all)
 following_clips = 6  # test clips each model is asked every class question about, for every class
+description_limit = 40  # questions per type and side the base LLM answers from descriptions (0: all)
 
 # %%
 from xsd import plotting, readings
@@ -197,6 +198,32 @@ for example in following["target"]["examples"]:
 # %%
 # reading: ≥ 90% of answers naming the asked class "reads the question", below 50% "answers from the clip"
 readings.show(*world_models.question_following_reading(following))
+
+# %% [markdown]
+# Reading the context. Both VLMs' language models start stage C from one base LLM, pretrained on
+# scene text: a description of what a sensor sees, then the scene's questions answered in that
+# sensor's words. Here that base LLM is asked the same test questions as the VLMs above, with each
+# clip's true description where the visual tokens would go (`xsd.studies.description_reading`): it
+# has only to pick the asked fact out of a sentence it is handed. A VLM far below it loses facts in
+# its visual tokens; a VLM near or above it is held back by its language model, and no better tower
+# or projector alone would lift it. (The `full` profile's models start from Vicuna-7B, not from a
+# base LLM the artifact trains, so it has no such row.)
+
+# %%
+told = world_models.description_reading(settings, limit=description_limit or None)
+if told is None:
+    print(f"profile {settings.name} trains no shared base LLM: nothing to ask")
+else:
+    display(world_models.description_table(accuracy, told).round(2))
+    for side in ("draft", "target"):
+        example = told[side]["examples"][0]
+        print(f"base LLM, {side}'s words, {example['qtype']}: {example['answer']!r} "
+              f"({'right' if example['correct'] else 'wrong'})")
+
+# %%
+# reading: a VLM within 5 points of the base LLM (or above it) is limited by its language model
+if told is not None:
+    readings.show(*world_models.description_reading_lines(accuracy, told))
 
 # %% [markdown]
 # ## 5. Where the time goes

@@ -159,6 +159,7 @@ def prepare_book(profile, progress: bool = True) -> list[tuple[str, float]]:
         ("model accuracy", lambda: world_models.model_accuracy(profile, progress=progress)),
         ("fact check", lambda: world_models.fact_choice(profile, progress=progress)),
         ("question following", lambda: world_models.question_following(profile, progress=progress)),
+        ("description reading", lambda: world_models.description_reading(profile, progress=progress)),
         ("stage timings", lambda: stage_timings.stage_timings(profile, progress=progress)),
         ("hidden-state stores", lambda: ensure_stores(profile, progress)),
         ("adapters", lambda: ensure_adapters(profile, progress=progress)),

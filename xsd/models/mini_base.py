@@ -94,16 +94,27 @@ def load_base_llm(model, state: dict[str, torch.Tensor]) -> None:
 
 # -- the text -------------------------------------------------------------------------------------
 
+def description_prefix(tokenizer, style: str, question: str, description: str) -> list[int]:
+    """The style's prompt up to its visual placeholder, with the description in the placeholder's place."""
+    prompt, placeholder = prompts()[style]
+    before = prompt(question).split(placeholder)[0]
+    return tokenizer(before)["input_ids"] + tokenizer(description, add_special_tokens=False)["input_ids"]
+
+
+def asked_ids(tokenizer, style: str, question: str) -> list[int]:
+    """The style's prompt after its visual placeholder: the question and the answer's cue."""
+    prompt, placeholder = prompts()[style]
+    return tokenizer(prompt(question).split(placeholder)[1], add_special_tokens=False)["input_ids"]
+
+
 def conversation_row(tokenizer, style: str, description: str, turns: list[tuple[str, str]]) -> dict:
     """One packed row (ids, labels, positions, segments): the style's prompt up to its placeholder
     and the description (the shared prefix), then per turn the prompt's remainder and the answer."""
-    prompt, placeholder = prompts()[style]
-    before = prompt(turns[0][0]).split(placeholder)[0]
-    prefix = tokenizer(before)["input_ids"] + tokenizer(description, add_special_tokens=False)["input_ids"]
+    prefix = description_prefix(tokenizer, style, turns[0][0], description)
     row = {"ids": list(prefix), "labels": list(prefix), "positions": list(range(len(prefix))),
            "segments": [0] * len(prefix)}
     for turn, (question, answer) in enumerate(turns, start=1):
-        asked = tokenizer(prompt(question).split(placeholder)[1], add_special_tokens=False)["input_ids"]
+        asked = asked_ids(tokenizer, style, question)
         said = train.answer_ids(tokenizer, answer)
         start = len(prefix)  # every turn's positions continue the prefix's
         row["ids"] += asked + said

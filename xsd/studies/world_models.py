@@ -54,6 +54,22 @@ def question_following(profile: Profile, clips: int = 6, refresh: bool = False, 
                        lambda: measure(profile, clips), refresh)
 
 
+def description_reading(profile: Profile, limit: int | None = 40, refresh: bool = False,
+                        progress: bool = False) -> dict | None:
+    """The shared base LLM asked both sides' test questions with each clip's true description in
+    words (xsd.studies.description_reading); None for a profile without a base LLM."""
+    from xsd.models import mini_base
+    from xsd.pipeline import ensure_models
+    from xsd.studies.description_reading import description_reading as measure
+
+    if not mini_base.enabled(profile):
+        return None
+    ensure_models(profile, progress)
+    key = {"models": Locations(profile).models_key, "limit": limit}
+    return cached_json(Locations(profile).results("results") / f"description_reading-{fingerprint(key)}.json",
+                       lambda: measure(profile, limit), refresh)
+
+
 # -- how good the two models are --------------------------------------------------------------------
 
 ACCURACY_GOALS = {"draft": 0.75, "target": 0.85}  # mean key-fact accuracy each model is built to reach
@@ -88,6 +104,44 @@ def accuracy_trust(accuracy: dict, goals: dict = ACCURACY_GOALS) -> str:
     one = len(short) == 1
     return (f"Below {'its' if one else 'their'} accuracy goal: {readings.join(short)}; the acceptance rates of "
             f"the later studies describe {'that model' if one else 'these models'} on this profile.")
+
+
+# -- the language model's own reading: answers from a description in words ----------------------------
+
+NEAR = 0.05  # a VLM within 5 points of the text-only base LLM is "as good as its language model reads"
+
+
+def description_table(accuracy: dict, reading: dict):
+    """Per question type (rows): each VLM's key-fact accuracy beside the base LLM's from the
+    description in that side's words, and both means over all graded answers as the last row."""
+    import pandas as pd
+
+    columns = {}
+    for side in SIDES:
+        columns[(side, "VLM")] = {q: v["accuracy"] for q, v in accuracy[side]["per_qtype"].items()}
+        columns[(side, "base LLM, words")] = {q: v["accuracy"] for q, v in reading[side]["per_qtype"].items()}
+    table = pd.DataFrame(columns)
+    table.loc["mean (all graded answers)"] = [accuracy[side]["mean"] if kind == "VLM" else reading[side]["mean"]
+                                               for side, kind in columns]
+    return table
+
+
+def description_reading_lines(accuracy: dict, reading: dict) -> list[str]:
+    """The reading's paragraphs: per side, whether its VLM is held back by the language model
+    (within NEAR of, or above, the base LLM told the scene in words) or by its visual tokens."""
+    lines = []
+    for side in SIDES:
+        vlm, told = accuracy[side]["mean"], reading[side]["mean"]
+        if vlm >= told - NEAR:
+            verdict = ("the language model it starts from reads the scene from words no better than the VLM "
+                       "reads it from its sensor, so better visual tokens alone would not lift it: its language "
+                       "model's reading of its context has to improve")
+        else:
+            verdict = (f"its VLM is {told - vlm:.0%} below what that language model reads from words: "
+                       "the visual tokens lose facts the words carry")
+        lines.append(f"- Told each {side} test clip in words, the base LLM gives {told:.1%} of the key facts "
+                     f"(the {side} VLM, from its {'event frames' if side == 'draft' else 'video'}: {vlm:.1%}); {verdict}.")
+    return ["**Reading the description.**", "\n".join(lines)]
 
 
 # -- what training cost -----------------------------------------------------------------------------
