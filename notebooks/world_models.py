@@ -204,10 +204,10 @@ readings.show(*world_models.question_following_reading(following))
 # scene text: a description of what a sensor sees, then the scene's questions answered in that
 # sensor's words. Here that base LLM is asked the same test questions as the VLMs above, with each
 # clip's true description where the visual tokens would go (`xsd.studies.description_reading`): it
-# has only to pick the asked fact out of a sentence it is handed. A VLM far below it loses facts in
-# its visual tokens; a VLM near or above it is held back by its language model, and no better tower
-# or projector alone would lift it. (The `full` profile's models start from Vicuna-7B, not from a
-# base LLM the artifact trains, so it has no such row.)
+# has only to pick the asked fact out of a sentence it is handed. A VLM far below it loses facts
+# between its sensor and its language model; a VLM above it learnt in stage C to read more than
+# its language model could read from words when it started. (The `full` profile's models start
+# from Vicuna-7B, not from a base LLM the artifact trains, so it has no such table.)
 
 # %%
 told = world_models.description_reading(settings, limit=description_limit or None)
@@ -221,7 +221,7 @@ else:
               f"({'right' if example['correct'] else 'wrong'})")
 
 # %%
-# reading: a VLM within 5 points of the base LLM (or above it) is limited by its language model
+# reading: within 5 points of the base LLM the VLM gets "about as many" key facts
 if told is not None:
     readings.show(*world_models.description_reading_lines(accuracy, told))
 

@@ -54,13 +54,15 @@ def accuracy(mean: float) -> dict:
     return {"mean": mean, "per_qtype": {"colour": {"accuracy": mean}, "count": {"accuracy": mean}}}
 
 
-def test_the_reading_says_which_part_limits_each_model():
+def test_the_reading_compares_each_vlm_with_its_starting_language_model():
     vlms = {"draft": accuracy(0.50), "target": accuracy(0.40)}
     told = {"draft": accuracy(0.52), "target": accuracy(0.90)}
     title, lines = world_models.description_reading_lines(vlms, told)
     draft, target = lines.split("\n")
-    assert "52.0%" in draft and "50.0%" in draft and "language model's reading of its context has to improve" in draft
-    assert "90.0%" in target and "50% below" in target and "visual tokens lose facts" in target
+    assert "52.0%" in draft and "50.0%" in draft and "about as many from its event frames" in draft
+    assert "90.0%" in target and "50% fewer from its video" in target and "are lost" in target
+    _, lines = world_models.description_reading_lines({"draft": accuracy(0.61), "target": accuracy(0.4)}, told)
+    assert "9% more from its event frames" in lines.split("\n")[0] and "no ceiling" in lines.split("\n")[0]
     table = world_models.description_table(vlms, told)
     assert table.loc["mean (all graded answers)", ("target", "base LLM, words")] == 0.90
     assert table.loc["colour", ("draft", "VLM")] == 0.50

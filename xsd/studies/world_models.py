@@ -108,7 +108,7 @@ def accuracy_trust(accuracy: dict, goals: dict = ACCURACY_GOALS) -> str:
 
 # -- the language model's own reading: answers from a description in words ----------------------------
 
-NEAR = 0.05  # a VLM within 5 points of the text-only base LLM is "as good as its language model reads"
+NEAR = 0.05  # a VLM within 5 points of the base LLM told the scene in words gets "about as many" facts
 
 
 def description_table(accuracy: dict, reading: dict):
@@ -127,20 +127,23 @@ def description_table(accuracy: dict, reading: dict):
 
 
 def description_reading_lines(accuracy: dict, reading: dict) -> list[str]:
-    """The reading's paragraphs: per side, whether its VLM is held back by the language model
-    (within NEAR of, or above, the base LLM told the scene in words) or by its visual tokens."""
+    """The reading's paragraphs: per side, whether its VLM gets more, about as many or fewer of the
+    key facts from its sensor than the base LLM it started from gets from the scene in words."""
     lines = []
     for side in SIDES:
         vlm, told = accuracy[side]["mean"], reading[side]["mean"]
-        if vlm >= told - NEAR:
-            verdict = ("the language model it starts from reads the scene from words no better than the VLM "
-                       "reads it from its sensor, so better visual tokens alone would not lift it: its language "
-                       "model's reading of its context has to improve")
+        sensor = "event frames" if side == "draft" else "video"
+        if vlm > told + NEAR:
+            verdict = (f"the VLM gets {vlm - told:.0%} more from its {sensor}: stage C taught its language model "
+                       "to read more than it could from words, so the base LLM's reading is no ceiling for it")
+        elif vlm >= told - NEAR:
+            verdict = (f"the VLM gets about as many from its {sensor}: it reads its sensor about as well as its "
+                       "starting language model reads words")
         else:
-            verdict = (f"its VLM is {told - vlm:.0%} below what that language model reads from words: "
-                       "the visual tokens lose facts the words carry")
-        lines.append(f"- Told each {side} test clip in words, the base LLM gives {told:.1%} of the key facts "
-                     f"(the {side} VLM, from its {'event frames' if side == 'draft' else 'video'}: {vlm:.1%}); {verdict}.")
+            verdict = (f"the VLM gets {told - vlm:.0%} fewer from its {sensor}: facts the words carry are lost "
+                       "between its sensor and its language model")
+        lines.append(f"- Told each {side} test clip in words, the base LLM gives {told:.1%} of the key facts, "
+                     f"the {side} VLM {vlm:.1%}; {verdict}.")
     return ["**Reading the description.**", "\n".join(lines)]
 
 
