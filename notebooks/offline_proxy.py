@@ -71,10 +71,13 @@ readings.show(study.seeds_reading())
 # A is the measured cost of one L5F head step. N is not `max_new_tokens` but the measured mean
 # length of the target's answers in the test store (the seeds' N = 50 stays in their own table).
 
-# %% tags=["nbval-ignore-output"]
-# nbval ignores this cell's output: the cost constants are timings measured in this run
+# %%
 run = study.offline_run(settings, gamma, costs_file, stages_file)
 print("\n".join(study.input_lines(run)))
+study.acceptance_table(run)
+
+# %% tags=["nbval-ignore-output"]
+# nbval ignores this cell's output: the cost constants are timings measured in this run
 study.constants_table(run)
 
 # %% tags=["nbval-ignore-output"]

@@ -128,6 +128,17 @@ def test_exact_match_reading_names_a_method_that_is_not_lossless():
     assert "two-phase@2 wait on 50% of them" in text and "must not do" in text
 
 
+def test_timing_free_table_keeps_the_methods_no_timing_moves_and_the_reading_names_a_method_without_accepted_drafts():
+    bench = _bench()
+    table = live_report.timing_free_table(bench)
+    assert list(table.index) == ["ar", "ar-loop", "prompt-lookup@2", "b1@2", "l5f@2 wait"]
+    assert table.loc["prompt-lookup@2", "tokens"] == sum(len(t) for t in TOKENS)
+    assert table.loc["l5f@2 wait", "τ"] == round(bench["methods"]["l5f@2 wait"]["tau"], 3) > 1
+    assert table.loc["b1@2", "draft 1 accepted"] == 0.0 and pd.isna(table.loc["ar", "τ"])
+    text = live_report.verified_drafts_reading(bench)
+    assert "b1@2 had none accepted" in text and "five of the six drafting methods" in text
+
+
 def test_phases_slowdowns_and_acceptance():
     bench = _bench()
     phases = live_report.phase_table(bench)

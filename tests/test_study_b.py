@@ -218,6 +218,10 @@ def test_a_run_fed_by_the_mini_benchmarks():
     assert constants.loc["t_verify(4) (verify γ + 1 positions)", "ms"] == 18.0
     assert set(constants["measured on"]) == {"the mini run"}
     assert offline_proxy.configurations(run)[0] == ("L1+L5F", 1.0, 0.5)
+    acceptance = offline_proxy.acceptance_table(run)  # the timing-free inputs the golden checks
+    assert acceptance.loc["L3+L5F", "free tokens"] == 3.0 and acceptance.loc["B1-only", "decode α"] == 0.3
+    assert acceptance.loc["L5F-only", "τ (free-running, γ = 3)"] == 1.4 and set(acceptance["N"]) == {50.0}
+    assert acceptance_free_of_timing(run)
     proxy = offline_proxy.proxy_table(run)
     assert list(proxy.columns) == ["free tokens", "decode α", "proxy (mini)", "seeds"]
     assert proxy.loc["L1+L5F", "proxy (mini)"] == round(run.inputs.proxy(n_tokens=50, free_tokens=1.0,
@@ -230,6 +234,14 @@ def test_a_run_fed_by_the_mini_benchmarks():
     assert honest.loc["B1-only", "honest, 2 cores"] == round(b1["speedup"], 3)
     lines = offline_proxy.honest_lines(run, honest)
     assert len(lines) == 2 and lines[1].startswith("proxy minus honest model (honest, 2 cores), mean over")
+
+
+def acceptance_free_of_timing(run) -> bool:
+    """The acceptance table is the same whatever the timing constants are."""
+    import dataclasses
+
+    other = dataclasses.replace(run, inputs=cost_inputs(_costs(), _stages(draft_decode=99.0)))
+    return offline_proxy.acceptance_table(other).equals(offline_proxy.acceptance_table(run))
 
 
 def test_a_run_fed_by_files_adds_the_variants_and_says_where():

@@ -57,6 +57,37 @@ def exact_match_reading(bench: dict) -> str:
                "decoder must not do." if short else "."))
 
 
+WAITING_POLICIES = ("wait", "pause-verify")  # the head reads every event state it drafts from
+
+
+def timing_free(name: str, m: dict) -> bool:
+    """Whether a method's tokens, τ and acceptance come out the same in every run, whatever the
+    machine's speed: `ar`, `ar-loop`, prompt lookup and B1 read no event states, and L5F under a
+    waiting policy reads every one. Phase 1's candidates depend on how far the draft VLM got during
+    the target's prefill, so two-phase never is; nor is L5F where it drafts on with zero rows."""
+    return not name.startswith("two-phase") and (m.get("policy") is None or m["policy"] in WAITING_POLICIES)
+
+
+def timing_free_table(bench: dict) -> pd.DataFrame:
+    """What ran, in numbers no timing moves: per timing-free method (rows) its samples, emitted
+    tokens, exact match, τ and the first draft's acceptance."""
+    rows = [{"method": name, "samples": m["n_samples"], "tokens": m["tokens"], "exact match": m["exact_match_rate"],
+             "τ": round(m["tau"], 3) if "tau" in m else None,
+             "draft 1 accepted": (round(m["per_position_acceptance"][0], 3)
+                                  if m.get("per_position_acceptance") else None)}
+            for name, m in bench["methods"].items() if timing_free(name, m)]
+    return pd.DataFrame(rows).set_index("method")
+
+
+def verified_drafts_reading(bench: dict) -> str:
+    """Whether every drafting method accepted drafts in its verify rounds (τ above 1): the check
+    that the drafting paths ran, not only the target's own."""
+    taus = {name: m["tau"] for name, m in bench["methods"].items() if m.get("gamma")}
+    none = [name for name, tau in taus.items() if tau <= 1.0]
+    return (f"Verify rounds: {readings.count_phrase(len(taus) - len(none), len(taus), 'drafting method')} had drafts "
+            "accepted (τ above 1)" + (f"; {readings.join(none)} had none accepted." if none else "."))
+
+
 def per_sample(bench: dict) -> pd.DataFrame:
     """Every method's run on every sample: method, sample, answer tokens and speedup over `ar` on that
     sample (the summary's `per_sample`)."""

@@ -188,6 +188,15 @@ def configurations(run: OfflineRun) -> list[tuple[str, float, float]]:
             + [("L5F-only", 0.0, l5f_alpha), ("B1-only", 0.0, b1_alpha)])
 
 
+def acceptance_table(run: OfflineRun) -> pd.DataFrame:
+    """What both models take from the mini world, no timing among it: per configuration its free
+    tokens, decode α and τ (free-running, at the run's γ), and N, the mean answer length."""
+    return pd.DataFrame([{
+        "config": name, "free tokens": round(free, 3), "decode α": round(alpha, 3),
+        f"τ (free-running, γ = {run.gamma})": round(run.tau("B1" if name == "B1-only" else "L5F"), 3),
+        "N": round(run.n_tokens, 2)} for name, free, alpha in configurations(run)]).set_index("config")
+
+
 def proxy_table(run: OfflineRun) -> pd.DataFrame:
     """The seeds' proxy with the run's timings and acceptance, beside the seeds' speedup."""
     reported = {c["config"]: c["speedup"] for c in seeds.TWO_PHASE_CONFIGS}
