@@ -83,8 +83,8 @@ readings.show(live_report.exact_match_reading(bench))
 # %% [markdown]
 # What ran, in numbers no timing moves: the methods whose drafts do not depend on how fast the
 # machine is (everything but two-phase, and L5F only where it waits for each event state) emit
-# the same tokens, τ and acceptance in every run of these models, so this table, unlike the
-# timings around it, is the same on any machine.
+# the same tokens, τ and acceptance in every run of these models on one machine, so this table,
+# unlike the timings around it, does not change from run to run.
 
 # %%
 display(live_report.timing_free_table(bench))
