@@ -120,6 +120,12 @@ world_models.accuracy_table(accuracy).round(3)
 print("\n".join(world_models.accuracy_verdicts(accuracy)))
 
 # %% [markdown]
+# The interval is that of a proportion over this many graded answers: how far another draw of test
+# questions could move the mean. It does not cover the spread between training runs, which one
+# `make book` cannot measure; the mini profile's notes (`xsd/profiles/mini.yaml`) record runs of
+# one recipe, differing only in the order of their tuning batches, up to 10 points apart.
+
+# %% [markdown]
 # What training cost: both models train side by side, one process and one thread each, on the
 # machine that built this book (budget 20 minutes on 2 cores, goal 12).
 

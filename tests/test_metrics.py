@@ -104,3 +104,18 @@ def test_per_position_acceptance_by_hand():
     # position 3: reached 2, accepted 1
     assert rates.tolist() == pytest.approx([3 / 4, 2 / 3, 1 / 2])
     assert math.isnan(metrics.per_position_acceptance(torch.tensor([0, 0]), gamma=3)[2].item())
+
+
+def test_wilson_interval_matches_known_values_and_stays_in_range():
+    low, high = metrics.wilson_interval(50, 100)
+    assert (round(low, 4), round(high, 4)) == (0.4038, 0.5962)
+    assert metrics.wilson_interval(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
+    assert metrics.wilson_interval(10, 10) == (pytest.approx(0.7225, abs=1e-4), 1.0)
+    narrow, wide = metrics.wilson_interval(180, 360), metrics.wilson_interval(20, 40)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+
+
+@pytest.mark.parametrize("hits,n", [(1, 0), (-1, 5), (6, 5)])
+def test_wilson_interval_rejects_impossible_counts(hits, n):
+    with pytest.raises(ValueError, match="hits"):
+        metrics.wilson_interval(hits, n)

@@ -9,6 +9,8 @@ next-state head's output at t predicts h_vl[t+1] and is compared with tok_vl[t+1
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -153,3 +155,17 @@ def sd_round_starts(streaks: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         chosen[rows[live], index[live]] = True
         start = torch.where(live, start + streaks[rows, index].long() + 1, start.new_full((), length))
     return chosen
+
+
+# -- proportions ----------------------------------------------------------------------------------
+
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion hits / n (95% at z = 1.96): how far another draw
+    of n questions could move it. It stays inside [0, 1] and is honest at 0 or n hits, where the
+    normal approximation collapses to a point."""
+    if n <= 0 or not 0 <= hits <= n:
+        raise ValueError(f"a proportion needs 0 <= hits <= n and n > 0, not {hits} of {n}")
+    p, z2 = hits / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)

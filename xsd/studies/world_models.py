@@ -87,11 +87,21 @@ def accuracy_table(accuracy: dict):
 
 
 def accuracy_verdicts(accuracy: dict, goals: dict = ACCURACY_GOALS) -> list[str]:
-    """One line per model: its mean key-fact accuracy, over how many answers, and whether it meets
-    its goal (mean ≥ goal) or is below it."""
-    return [f"{side}: {accuracy[side]['mean']:.1%} mean key-fact accuracy over {accuracy[side]['n']} answers — "
-            f"{'meets' if accuracy[side]['mean'] >= goal else 'below'} the goal of {goal:.0%}"
-            for side, goal in goals.items()]
+    """One line per model: its mean key-fact accuracy, over how many answers, with the 95% interval
+    of that many graded answers, and whether it meets its goal (mean ≥ goal) or is below it (and
+    whether the goal lies inside the interval, where another draw of questions could meet it)."""
+    return [_accuracy_verdict(side, accuracy[side], goal) for side, goal in goals.items()]
+
+
+def _accuracy_verdict(side: str, result: dict, goal: float) -> str:
+    from xsd.metrics import wilson_interval
+
+    mean, n = result["mean"], result["n"]
+    low, high = wilson_interval(round(mean * n), n)
+    verdict = ("meets" if mean >= goal else "below, though within the interval of" if high >= goal
+               else "below")
+    return (f"{side}: {mean:.1%} mean key-fact accuracy over {n} answers (95% interval {low:.1%}–{high:.1%}) — "
+            f"{verdict} the goal of {goal:.0%}")
 
 
 def accuracy_trust(accuracy: dict, goals: dict = ACCURACY_GOALS) -> str:
