@@ -48,8 +48,9 @@ def add_commands(subparsers) -> None:
                         help="two-phase: phase-1 adapter (default: the one with most free tokens offline)")
     decode.add_argument("--policy", choices=POLICIES, default="wait",
                         help="when L5F needs an event state the draft has not produced yet: wait for it "
-                        "(default), use a zero state (degrade), or stop the draft when the target's "
-                        "prefill ends and use zero states from then on (prefill-only)")
+                        "(default), use a zero state (degrade), stop the draft when the target's "
+                        "prefill ends and use zero states from then on (prefill-only), or wait but pause "
+                        "the draft during every verify forward (pause-verify)")
     decode.add_argument("--json", action="store_true", help="print JSON (the only output format; kept for scripts)")
     add_device_arguments(decode)
     add_static_argument(decode)
@@ -79,8 +80,9 @@ def add_bench_decode(group) -> None:
     bench.add_argument("--gammas", type=positive_int, nargs="+", default=[2, 3, 4], help="γ values to sweep (each ≥ 1)")
     bench.add_argument("--policies", choices=POLICIES, nargs="+", default=list(POLICIES),
                        help="what l5f and two-phase do when the draft VLM's state is not there yet: wait "
-                            "for it, degrade (zero row), or prefill-only (the draft VLM stops when the "
-                            "target's prefill ends); each is benchmarked (default: all three)")
+                            "for it, degrade (zero row), prefill-only (the draft VLM stops when the "
+                            "target's prefill ends) or pause-verify (wait, the draft VLM paused during "
+                            "every verify forward); each is benchmarked (default: all four)")
     bench.add_argument("--max-new-tokens", type=positive_int,
                        help="at most this many tokens, ≥ 1 (default: the profile's extraction length)")
     from xsd.world.qa import QTYPES
