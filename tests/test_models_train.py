@@ -53,7 +53,7 @@ def test_labels_cover_exactly_the_answer_and_eos(smoke, side):
     assert model(**batch).loss.isfinite()
 
 
-def tune(pair, side, smoke, directory, steps, stop_after=None):
+def tune(pair, side, smoke, directory, steps, stop_after=None, precision="float32"):
     model, tok = getattr(pair, side), getattr(pair, f"{side}_tokenizer")
     train.freeze_for_tuning(model)
     data = examples(side, smoke)
@@ -62,7 +62,8 @@ def tune(pair, side, smoke, directory, steps, stop_after=None):
         chosen = train.sample_batch(len(data), 4, seed=0, step=step)
         return train.tuning_loss(model, tok, side, [data[i] for i in chosen])
 
-    settings = train.LoopSettings(steps=steps, lr=3e-3, seed=0, log_every=5, checkpoint_every=100, warmup=2)
+    settings = train.LoopSettings(steps=steps, lr=3e-3, seed=0, log_every=5, checkpoint_every=100, warmup=2,
+                                  precision=precision)
     return train.run_steps(model, loss_of_step, settings, directory, log=lambda _: None, stop_after=stop_after)
 
 
@@ -86,6 +87,33 @@ def test_resumed_run_ends_with_the_same_weights(smoke, tmp_path):
     assert len(losses) == 6
     for (name, a), b in zip(whole.target.state_dict().items(), resumed.target.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_bfloat16_steps_compute_in_bf16_keep_fp32_weights_and_learn(smoke, tmp_path):
+    pair = fresh_pair(smoke)
+    layer = pair.draft.model.language_model.layers[0].mlp.down_proj
+    seen = []
+    layer.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    losses = tune(pair, "draft", smoke, tmp_path, steps=30, precision="bfloat16")
+    assert seen and set(seen) == {torch.bfloat16}
+    assert layer.weight.dtype == torch.float32
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+
+
+def test_a_resumed_bfloat16_run_ends_with_the_same_weights(smoke, tmp_path):
+    whole = fresh_pair(smoke)
+    tune(whole, "target", smoke, tmp_path / "whole", steps=4, precision="bfloat16")
+    tune(fresh_pair(smoke), "target", smoke, tmp_path / "parts", steps=4, stop_after=2, precision="bfloat16")
+    resumed = fresh_pair(smoke)
+    assert len(tune(resumed, "target", smoke, tmp_path / "parts", steps=4, precision="bfloat16")) == 4
+    for (name, a), b in zip(whole.target.state_dict().items(), resumed.target.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_an_unknown_precision_is_refused(smoke, tmp_path):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        tune(fresh_pair(smoke), "draft", smoke, tmp_path, steps=1, precision="float16")
 
 
 def test_tower_pretraining_learns_a_visible_attribute(smoke, tmp_path):

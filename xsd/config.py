@@ -27,7 +27,7 @@ from typing import ClassVar
 import yaml
 
 from xsd.arguments import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, Limit
-from xsd.models.config import LLMConfig, ModelsConfig, RandomWeightsConfig, TowerConfig, TrainConfig
+from xsd.models.config import PRECISIONS, LLMConfig, ModelsConfig, RandomWeightsConfig, TowerConfig, TrainConfig
 from xsd.world.config import WorldConfig
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
@@ -141,6 +141,8 @@ def _models_problems(section) -> list[tuple[str, str]]:
         if section.align_steps and not section.base_steps:
             problems.append(("align_steps", "the alignment stage trains the projector under the frozen base LLM, "
                                             "so it needs base_steps > 0"))
+        if section.precision not in PRECISIONS:
+            problems.append(("precision", f"must be one of {list(PRECISIONS)}, found {section.precision!r}"))
         if section.still_steps > section.tune_steps:
             problems.append(("still_steps", f"must not exceed tune_steps ({section.tune_steps}), "
                                             f"found {section.still_steps}"))

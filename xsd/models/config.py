@@ -48,7 +48,8 @@ BASE_SETTINGS = ("base_steps", "base_batch", "base_lr", "base_scenes")
 ALIGN_SETTINGS = ("align_steps", "align_lr")
 # an optional stage's settings, shown in the repr only while the stage runs (its steps > 0)
 OPTIONAL_STAGES = {"base_steps": BASE_SETTINGS, "align_steps": ALIGN_SETTINGS}
-HIDDEN_UNSET = ("resample_classes", "still_steps")  # shown in the repr only when set
+PRECISIONS = ("float32", "bfloat16")  # of a training step
+HIDDEN_AT_DEFAULT = ("resample_classes", "still_steps", "precision")  # shown in the repr only when changed
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,17 @@ class TrainConfig:
     # the first still_steps steps of stage C show each clip as one still frame (its first), as
     # Video-LLaVA learns from images beside its videos; the rest show every frame the side reads
     still_steps: int = 0
+    # "bfloat16": every training step's forward under bf16 autocast (weights and optimizer stay fp32);
+    # on a CPU with bf16 instructions the LLM's steps are ~1.3x faster (see xsd/profiles/mini.yaml)
+    precision: str = "float32"
 
     def __repr__(self) -> str:
         """The dataclass's own repr, without an optional stage's settings while that stage does not
         run: the repr keys the trained models' cache (xsd.locations.Locations.checkpoint), so a
         profile without it keeps the checkpoint it had before these settings existed."""
         hidden = {name for steps, names in OPTIONAL_STAGES.items() if not getattr(self, steps) for name in names}
-        hidden |= {name for name in HIDDEN_UNSET if not getattr(self, name)}
+        defaults = {f.name: f.default for f in fields(self)}
+        hidden |= {name for name in HIDDEN_AT_DEFAULT if getattr(self, name) == defaults[name]}
         shown = [f for f in fields(self) if f.name not in hidden]
         return f"{type(self).__qualname__}({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
 

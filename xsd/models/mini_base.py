@@ -175,7 +175,7 @@ def _train(profile: Profile, directory: Path, folder: Path, log, stop: int | Non
 
     settings = train.LoopSettings(steps=cfg.base_steps, lr=cfg.base_lr, seed=profile.seed,
                                   log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
-                                  warmup=max(1, cfg.base_steps // 20), weight_decay=0.01)
+                                  warmup=max(1, cfg.base_steps // 20), weight_decay=0.01, precision=cfg.precision)
     started = time.perf_counter()
     losses = train.run_steps(model, loss_of_step, settings, folder, log=log, stop_after=stop)
     if len(losses) < cfg.base_steps:

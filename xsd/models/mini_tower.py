@@ -185,7 +185,7 @@ def pretrain_tower(profile, spec, directory, folder, log, stop):
 
     settings = train.LoopSettings(steps=steps, lr=cfg.tower_lr, seed=profile.seed,
                                   log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
-                                  warmup=max(1, steps // 20), weight_decay=0.05)
+                                  warmup=max(1, steps // 20), weight_decay=0.05, precision=cfg.precision)
     losses = train.run_steps(model, loss_of_step, settings, folder, log=log, stop_after=stop)
     if len(losses) < steps:
         return None

@@ -257,7 +257,7 @@ def train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop
 
     settings = train.LoopSettings(steps=steps, lr=lr, seed=profile.seed, log_every=cfg.log_every,
                                   checkpoint_every=cfg.checkpoint_every, warmup=max(1, steps // 20),
-                                  weight_decay=weight_decay)
+                                  weight_decay=weight_decay, precision=cfg.precision)
     losses = train.run_steps(model, loss_of_step, settings, folder, log=log, stop_after=stop)
     return losses if len(losses) >= steps else None
 

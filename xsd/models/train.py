@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from xsd.models.config import PRECISIONS
+
 IGNORE = -100
 
 
@@ -33,6 +35,7 @@ class LoopSettings:
     checkpoint_every: int = 200
     warmup: int = 20
     weight_decay: float = 0.0
+    precision: str = "float32"  # "bfloat16": the forward under bf16 autocast, weights and optimizer in fp32
 
 
 def cosine_with_warmup(warmup: int, steps: int) -> Callable[[int], float]:
@@ -63,7 +66,8 @@ def run_steps(model: nn.Module, loss_of_step: Callable[[int], torch.Tensor], set
         log(f"resuming at step {start}/{settings.steps}")
     model.train()
     for step in range(start, settings.steps):
-        loss = loss_of_step(step)
+        with autocast(settings.precision, params):
+            loss = loss_of_step(step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -80,6 +84,15 @@ def run_steps(model: nn.Module, loss_of_step: Callable[[int], torch.Tensor], set
             break
     model.eval()
     return losses
+
+
+def autocast(precision: str, params: list[torch.Tensor]):
+    """The forward's precision context: bf16 autocast on the parameters' device (matrix products in
+    bf16, reductions and the loss in fp32), or nothing for float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, found {precision!r}")
+    device = params[0].device.type if params else "cpu"
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bfloat16")
 
 
 def _trainable_state(model: nn.Module) -> dict:
