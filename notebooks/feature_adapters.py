@@ -88,7 +88,7 @@ print("figure:", plotting.save(fig, "feature_adapters_curves"))
 #
 # Cosine similarity between each adapter's output and the target state it estimates (h_vl[t] for
 # L1–L4, h_vl[t+1] for the heads) on the test store; accept@τ is the share of positions above τ.
-# The small profiles' LLMs are far narrower than 4096 (mini: 256), so parameter counts are far
+# The small profiles' LLMs are far narrower than 4096 (mini: 128), so parameter counts are far
 # smaller; with H = 4096 the
 # factory builds L1 and L2 at the seeds' 2.1M and 6.3M. L3 follows its described architecture
 # (4096 → 1024 → 4096: 8.4M) rather than the seeds' reported 16M, which that architecture cannot
