@@ -63,6 +63,26 @@ def test_text_scenes_are_deterministic_and_speak_each_style():
         assert not set(words) & set(COLOURS) and "Light:" not in event["description"]
 
 
+def test_lookup_turns_ask_each_road_user_by_its_class_and_answer_from_the_view():
+    world, seed = load_profile("smoke").world, 0
+    for index in range(10):
+        plain, looked = texts.text_conversations(world, seed, index), texts.text_conversations(world, seed, index, True)
+        for style in qa.STYLES:
+            agents = sorted(qa.view(texts.text_truth(world, seed, index), style)["agents"], key=lambda a: a["lane"])
+            assert looked[style]["turns"][:len(qa.QTYPES)] == plain[style]["turns"]
+            extra = looked[style]["turns"][len(qa.QTYPES):]
+            assert len(extra) == len(agents)
+            for agent, (question, answer) in zip(agents, extra):
+                assert qa.names_class(question, agent["class"])
+                if sum(a["class"] == agent["class"] for a in agents) == 1:   # else it names the nearest one
+                    stated = qa.read_facts(answer, ("colour", "position", "direction"))
+                    asked = next(q for q in texts.LOOKUP_QTYPES if any(t.split("{")[0] in question
+                                                                      for t in qa.QUESTIONS[q]))
+                    truth = {"colour": agent["seen_colour"], "position": qa.position_word(agent["x"]),
+                             "direction": agent["direction"]}[asked]
+                    assert stated.get(asked) == truth, (question, answer)
+
+
 def test_text_scenes_are_not_world_or_pretraining_scenes():
     """Text scene j is sequence TEXT_OFFSET + j, beyond every world and every tower pretraining scene."""
     from xsd.world.pretraining import sequence_clip

@@ -200,6 +200,23 @@ def test_mirroring_swaps_the_motion_of_a_clip_for_rgb_too():
     assert out["count"].tolist() == [[1, 1], [0, 0]]
 
 
+def test_mirroring_mirrors_patch_grids_and_swaps_left_right_for_events():
+    """Patch targets [n, frames, grid², c] mirror as their image does: column j becomes grid - 1 - j."""
+    grid = np.zeros((1, 1, 2, 2, 5), dtype=np.uint8)
+    grid[0, 0, 1, 0, 0] = 1       # bottom-left patch: an agent moving left (DIRECTIONS[0])
+    targets = {"patch_attr": torch.from_numpy(grid.reshape(1, 1, 4, 5)),
+               "patch_class": torch.from_numpy(grid.reshape(1, 1, 4, 5))}
+    images = np.zeros((1, 1, 2, 2, 3), dtype=np.uint8)
+    _, event = mini_tower.mirrored(images, targets, np.array([True]), SPECS["draft"], bins=6)
+    assert event["patch_attr"][0, 0, 3].tolist() == [0, 1, 0, 0, 0]   # bottom-right, moving right
+    assert event["patch_class"][0, 0, 3].tolist() == [1, 0, 0, 0, 0]  # a class does not swap
+    assert not event["patch_attr"][0, 0, :3].any()
+    _, rgb = mini_tower.mirrored(images, targets, np.array([True]), SPECS["target"], bins=6)
+    assert rgb["patch_attr"][0, 0, 3].tolist() == [1, 0, 0, 0, 0]     # colours do not swap
+    _, kept = mini_tower.mirrored(images, targets, np.array([False]), SPECS["draft"], bins=6)
+    assert torch.equal(kept["patch_attr"], targets["patch_attr"])
+
+
 def test_sample_targets_give_rgb_motion_per_clip_and_none_for_events():
     truth = {"t_start_us": 0, "t_end_us": 1_000_000, "lighting": "day", "ego_motion": "stationary",
              "agents": [{"class": "bus", "colour": "red", "direction": "away", "lane": 2, "x_start": 0.5,

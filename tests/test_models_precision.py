@@ -16,6 +16,13 @@ def test_precision_keys_the_checkpoint_only_when_changed(with_train):
     assert Locations(bf16).checkpoint != Locations(profile).checkpoint
 
 
+def test_patch_heads_key_the_checkpoint_only_when_set(with_train):
+    profile = load_profile("smoke")
+    assert not profile.models.train.patch_heads and "patch_heads" not in repr(profile.models.train)
+    patched = with_train(profile, patch_heads=True)
+    assert Locations(patched).checkpoint != Locations(profile).checkpoint
+
+
 def test_an_unknown_precision_is_refused_on_load(tmp_path):
     data = yaml.safe_load(open(load_profile("smoke").source))
     data["models"]["train"]["precision"] = "float16"

@@ -1,6 +1,7 @@
 """Training machinery: answer-only labels, learning, exact resume, tower pretraining."""
 import pytest
 import torch
+from torch import nn
 import yaml
 
 pytest.importorskip("transformers")
@@ -116,6 +117,19 @@ def test_an_unknown_precision_is_refused(smoke, tmp_path):
         tune(fresh_pair(smoke), "draft", smoke, tmp_path, steps=1, precision="float16")
 
 
+def pretrained_on(model, batch, steps: int, folder):
+    """(logits, targets) of a fresh batch after `steps` stage-A steps on batch(step)."""
+    def loss_of_step(step):
+        pixels, targets = batch(step)
+        return train.attribute_loss(model(pixels), targets)
+
+    settings = train.LoopSettings(steps=steps, lr=2e-3, seed=0, log_every=10, checkpoint_every=100, warmup=4)
+    train.run_steps(model, loss_of_step, settings, folder, log=lambda _: None)
+    pixels, targets = batch(10_000)
+    with torch.no_grad():
+        return model(pixels), targets
+
+
 def test_tower_pretraining_learns_a_visible_attribute(smoke, tmp_path):
     torch.manual_seed(0)
     config = clip_vision_config(smoke.draft_tower, smoke.image_size)
@@ -128,16 +142,30 @@ def test_tower_pretraining_learns_a_visible_attribute(smoke, tmp_path):
         pixels[side == 0, :, :, :32] += 1.5
         return pixels, {"side": side, "hidden": torch.full((16,), train.IGNORE)}
 
-    def loss_of_step(step):
-        pixels, targets = batch(step)
-        return train.attribute_loss(model(pixels), targets)
-
-    settings = train.LoopSettings(steps=40, lr=2e-3, seed=0, log_every=10, checkpoint_every=100, warmup=4)
-    train.run_steps(model, loss_of_step, settings, tmp_path, log=lambda _: None)
-    pixels, targets = batch(10_000)
-    with torch.no_grad():
-        accuracy = train.attribute_accuracy(model(pixels), targets)
+    logits, targets = pretrained_on(model, batch, 40, tmp_path)
+    accuracy = train.attribute_accuracy(logits, targets)
     assert accuracy == {"side": pytest.approx(1.0, abs=0.07)}  # "hidden" is never visible: no score
+
+
+def test_patch_heads_learn_what_each_patch_shows(smoke, tmp_path):
+    """One head shared by every patch token: it learns which patch of a 4 x 4 grid is lit."""
+    torch.manual_seed(0)
+    config = clip_vision_config(smoke.draft_tower, smoke.image_size)
+    model = train.TowerPretraining(config, {}, feature_layer=-1, patch_classes={"patch_lit": 1})
+
+    def batch(step):
+        gen = train.step_generator(0, step)
+        lit = torch.randint(0, 16, (16,), generator=gen)
+        pixels = torch.randn(16, 3, 64, 64, generator=gen) * 0.3
+        for i, cell in enumerate(lit.tolist()):
+            row, col = divmod(cell, 4)
+            pixels[i, :, 16 * row:16 * row + 16, 16 * col:16 * col + 16] += 1.5
+        return pixels, {"patch_lit": nn.functional.one_hot(lit, 16).unsqueeze(-1)}
+
+    logits, targets = pretrained_on(model, batch, 60, tmp_path)
+    assert logits["patch_lit"].shape == (16, 16, 1)
+    assert train.attribute_accuracy(logits, targets)["patch_lit"] > 0.9
+    assert ((logits["patch_lit"] > 0).squeeze(-1).sum(1) == 1).float().mean() > 0.9   # and no other patch
 
 
 QA = [("Which way does the car move?", "The car moves left."), ("How many cars are there?", "Two cars."),

@@ -4,6 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from xsd.cli import main
@@ -14,7 +15,7 @@ from xsd.world.check import check_root
 from xsd.world.dataset import Sample, WorldDataset, corpus, load_clip
 from xsd.world.layout import Layout, read_events, read_json
 from xsd.world.summary import event_rates_by_lighting, size_on_disk
-from xsd.world.targets import dense_targets
+from xsd.world.targets import dense_targets, patch_targets
 
 CFG = dataclasses.replace(load_profile("smoke").world, n_sequences=3, clips_per_sequence=2, test_fraction=0.34)
 DATA_DIRS = ("event_npy", "event_image", "mp4", "meta", "clips.json", "questions.json", "splits.json")
@@ -154,6 +155,28 @@ def test_dense_targets_follow_each_modalitys_view():
     assert rgb["lane_class"].tolist() == [0, 3, 0, 0] and rgb["lane_attr"][1] == 1   # red is COLOUR_NAMES[0]
     assert rgb["lane_x"][1] == pytest.approx(0.4) and rgb["lighting_mask"]
     assert dense_targets(dict(truth, lighting="night"), 0, "rgb")["attr_mask"].sum() == 0
+
+
+def test_patch_targets_mark_the_patches_an_agent_covers_with_what_the_frame_shows_of_it():
+    """A 4 x 4 grid of 16-pixel patches over a 64-pixel frame: a red bus moving right, its box
+    (columns 16-32, rows 40.5-52.5 of lane 1) over patches (2, 1) and (3, 1), and a car no sensor sees."""
+    bus = {"id": 0, "class": "bus", "colour": "red", "direction": "right", "lane": 1, "x0": 24.0, "vx": 0.0,
+           "growth": 0.0, "size": [16.0, 12.0]}
+    car = {"id": 1, "class": "car", "colour": "blue", "direction": "stopped", "lane": 3, "x0": 50.0, "vx": 0.0,
+           "growth": 0.0, "size": [10.0, 5.0]}
+    scene = {"width": 64, "height": 64, "agents": [bus, car]}
+    seen = [{"id": 0, "events_time": [50, 0, 0, 0, 0], "rgb_visible": True},
+            {"id": 1, "events_time": [0] * 5, "rgb_visible": False}]
+    truth = {"lighting": "day", "t_start_us": 0, "t_end_us": 1_000_000, "agents": seen}
+    rgb = patch_targets(scene, truth, 0, "rgb", grid=4)
+    shows = rgb["patch_class"].any(1).reshape(4, 4)
+    assert np.argwhere(shows).tolist() == [[2, 1], [3, 1]]
+    assert rgb["patch_class"][9].tolist() == [0, 0, 1, 0, 0]   # bus is CLASSES[2]
+    assert rgb["patch_attr"][9].tolist() == [1, 0, 0, 0, 0, 0]  # red is COLOUR_NAMES[0]
+    assert not patch_targets(scene, dict(truth, lighting="night"), 0, "rgb", grid=4)["patch_attr"].any()
+    event = patch_targets(scene, truth, 0, "event", grid=4)
+    assert event["patch_attr"][9].tolist() == [0, 1, 0, 0, 0]   # "right" is DIRECTIONS[1]
+    assert not patch_targets(scene, truth, 1, "event", grid=4)["patch_class"].any()   # no events in slice 1
 
 
 def test_cli_build_and_help(tmp_path, capsys):

@@ -1,4 +1,6 @@
 """Pretraining scenes: deterministic, disjoint from the world's scenes, generated as the world is."""
+import json
+
 import numpy as np
 import pytest
 
@@ -59,6 +61,14 @@ def test_a_world_sequence_regenerated_in_memory_matches_the_built_one(smoke, tmp
     event = P.sequence_clip(smoke.world, smoke.seed, index, 0, "event", event_slices=1)
     for ours, built in zip(event["truth"]["agents"], sample.truth["agents"]):
         assert ours["events_time"][0] == pytest.approx(built["events_time"][0], rel=0.1, abs=3)
+
+
+def test_a_world_sequences_scene_is_drawn_again_without_rendering(smoke, tmp_path):
+    build_world(smoke.world, smoke.seed, tmp_path, progress=False)
+    meta = sorted((tmp_path / "meta").glob("*.json"))[0]
+    built = json.loads(meta.read_text())
+    again = P.sequence_scene(smoke.world, smoke.seed, int(built["seq"].removeprefix("seq")))
+    assert json.loads(json.dumps(again)) == built["scene"]
 
 
 def test_bad_arguments_are_refused(smoke):

@@ -49,7 +49,7 @@ ALIGN_SETTINGS = ("align_steps", "align_lr")
 # an optional stage's settings, shown in the repr only while the stage runs (its steps > 0)
 OPTIONAL_STAGES = {"base_steps": BASE_SETTINGS, "align_steps": ALIGN_SETTINGS}
 PRECISIONS = ("float32", "bfloat16")  # of a training step
-HIDDEN_AT_DEFAULT = ("resample_classes", "still_steps", "precision")  # shown in the repr only when changed
+HIDDEN_AT_DEFAULT = ("resample_classes", "still_steps", "precision", "patch_heads", "base_lookups")  # shown in the repr only when changed
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class TrainConfig:
     base_batch: int = 8        # conversations per step (one scene's description + its questions, one style)
     base_lr: float = 0.001
     base_scenes: int = 2000    # text scenes from the world's generator (xsd.world.texts), two conversations each
+    base_lookups: bool = False  # each text conversation also asks every road user's colour, place or motion by its class
     align_steps: int = 0       # steps of the projector alone, base LLM frozen, before stage C (needs base_steps)
     align_lr: float = 0.002
     # stage C asks each class question of a world clip about a class drawn uniformly at every
@@ -89,6 +90,10 @@ class TrainConfig:
     # "bfloat16": every training step's forward under bf16 autocast (weights and optimizer stay fp32);
     # on a CPU with bf16 instructions the LLM's steps are ~1.3x faster (see xsd/profiles/mini.yaml)
     precision: str = "float32"
+    # stage A also teaches every patch token of a tower what its patch shows (the classes and the
+    # colours or motions of the agents there, xsd.world.targets.patch_targets), through one head
+    # shared by all tokens: a read that an LLM's attention can make of the token
+    patch_heads: bool = False
 
     def __repr__(self) -> str:
         """The dataclass's own repr, without an optional stage's settings while that stage does not

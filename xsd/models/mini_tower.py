@@ -46,9 +46,22 @@ def tower_frames(spec: SideSpec) -> tuple[int, ...]:
     return (0, TARGET_FRAMES - 1) if spec.modality == "rgb" else (0,)
 
 
-def frame_targets(truth: dict, index: int, spec: SideSpec, bins: int) -> dict[str, int]:
-    """One frame's attributes as class indices (IGNORE where the frame cannot show them)."""
-    from xsd.world.targets import dense_targets
+def patch_classes(spec: SideSpec) -> dict[str, int]:
+    """Per-token heads of the side's tower (`patch_heads`): what each patch shows, multi-hot."""
+    from xsd.world.scene import CLASSES, COLOURS, DIRECTIONS
+
+    return {"patch_class": len(CLASSES), "patch_attr": len(DIRECTIONS if spec.modality == "event" else COLOURS)}
+
+
+def tower_grid(profile: Profile, spec: SideSpec) -> int:
+    """Patches per side of the side's tower."""
+    return side_image_size(profile, spec) // side_tower(profile, spec).patch_size
+
+
+def frame_targets(truth: dict, index: int, spec: SideSpec, bins: int, patches=None) -> dict:
+    """One frame's attributes as class indices (IGNORE where the frame cannot show them) and, with
+    `patches` = (scene, grid), what each of its patches shows (`targets.patch_targets`)."""
+    from xsd.world.targets import dense_targets, patch_targets
 
     dense = dense_targets(truth, index, spec.modality)
     out = {"count": int(dense["count"])}
@@ -60,6 +73,8 @@ def frame_targets(truth: dict, index: int, spec: SideSpec, bins: int) -> dict[st
         out[f"lane{lane}_attr"] = int(dense["lane_attr"][lane]) if dense["attr_mask"][lane] else train.IGNORE
         x_bin = min(bins - 1, int(dense["lane_x"][lane] * bins))
         out[f"lane{lane}_x"] = x_bin if seen else train.IGNORE
+    if patches is not None:
+        out.update(patch_targets(patches[0], truth, index, spec.modality, patches[1]))
     return out
 
 
@@ -74,9 +89,9 @@ def clip_targets(truth: dict, spec: SideSpec) -> dict[str, int]:
     return out
 
 
-def sample_targets(truth: dict, frames: tuple[int, ...], spec: SideSpec, bins: int) -> dict[str, list[int]]:
+def sample_targets(truth: dict, frames: tuple[int, ...], spec: SideSpec, bins: int, patches=None) -> dict[str, list]:
     """A stage-A sample's targets: per-frame attributes as lists over its frames, clip ones as [value]."""
-    per_frame = [frame_targets(truth, index, spec, bins) for index in frames]
+    per_frame = [frame_targets(truth, index, spec, bins, patches) for index in frames]
     out = {name: [t[name] for t in per_frame] for name in per_frame[0]}
     out.update({name: [value] for name, value in clip_targets(truth, spec).items()})
     return out
@@ -104,21 +119,33 @@ def world_tower_samples(profile: Profile, spec: SideSpec, split: str):
     bins = profile.models.train.position_bins
     for frames, sample in clip_frames(dataset, spec):
         groups = [(k,) for k in range(len(frames))] if spec.modality == "event" else [tower_frames(spec)]
+        patches = patch_source(profile, spec, int(sample.seq.removeprefix("seq")))
         for group in groups:
-            yield frames[list(group)], sample_targets(sample.truth, group, spec, bins)
+            yield frames[list(group)], sample_targets(sample.truth, group, spec, bins, patches)
+
+
+def patch_source(profile: Profile, spec: SideSpec, sequence: int):
+    """(scene, grid) for `patch_targets` of a sequence's frames when the profile trains patch
+    heads, else None."""
+    from xsd.world.pretraining import sequence_scene
+
+    if not profile.models.train.patch_heads:
+        return None
+    return sequence_scene(profile.world, profile.seed, sequence), tower_grid(profile, spec)
 
 
 def pretraining_tower_samples(profile: Profile, spec: SideSpec):
     """(frames, targets) of the extra pretraining scenes, rendered in memory (none are stored)."""
     from xsd.models.config import per_side
-    from xsd.world.pretraining import pretraining_clip
+    from xsd.world.pretraining import PRETRAINING_OFFSET, pretraining_clip
 
     frames = tower_frames(spec)
     bins = profile.models.train.position_bins
     for index in range(per_side(profile.models.train.pretrain_scenes, spec.name)):
         clip = pretraining_clip(profile.world, profile.seed, index, spec.modality,
                                 event_slices=len(frames), video_frames=frames)
-        yield clip["frames"], sample_targets(clip["truth"], frames, spec, bins)
+        patches = patch_source(profile, spec, PRETRAINING_OFFSET + index)
+        yield clip["frames"], sample_targets(clip["truth"], frames, spec, bins, patches)
 
 
 def tower_data(profile: Profile, spec: SideSpec, split: str) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
@@ -128,7 +155,8 @@ def tower_data(profile: Profile, spec: SideSpec, split: str) -> tuple[np.ndarray
     if split == "train":
         samples += pretraining_tower_samples(profile, spec)
     images = np.stack([frames for frames, _ in samples])
-    targets = {name: torch.tensor([t[name] for _, t in samples]) for name in samples[0][1]}
+    targets = {name: torch.from_numpy(np.stack([np.asarray(t[name]) for _, t in samples]))
+               for name in samples[0][1]}
     return images, targets
 
 
@@ -151,14 +179,20 @@ def new_tower(profile: Profile, spec: SideSpec) -> train.TowerPretraining:
     torch.manual_seed(profile.seed + (0 if spec.name == "draft" else 1))
     return train.TowerPretraining(clip_vision_config(side_tower(profile, spec), side_image_size(profile, spec)),
                                   attribute_classes(spec, models),
-                                  spec.feature_layer, clip_classes(spec), len(tower_frames(spec)))
+                                  spec.feature_layer, clip_classes(spec), len(tower_frames(spec)),
+                                  patch_classes(spec) if models.train.patch_heads else None)
 
 
 def flat_batch(images: np.ndarray, targets: dict[str, torch.Tensor], image_size: int):
     """[n, k, H, W, 3] samples → CLIP pixels [n·k, 3, S, S] and targets flattened to match the heads."""
     from xsd.models.pixels import clip_pixels
 
-    return clip_pixels(images.reshape(-1, *images.shape[2:]), image_size), {k: v.flatten() for k, v in targets.items()}
+    return clip_pixels(images.reshape(-1, *images.shape[2:]), image_size), flat_targets(targets)
+
+
+def flat_targets(targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Targets per sample [n, k, ...] → per frame [n·k, ...], as the heads give them."""
+    return {k: v.flatten(0, 1) if k in PATCH_TARGETS else v.flatten() for k, v in targets.items()}
 
 
 @staged("tower")
@@ -199,7 +233,8 @@ def pretrain_tower(profile, spec, directory, folder, log, stop):
 
 def mirrored(images: np.ndarray, targets: dict, flip: np.ndarray, spec: SideSpec, bins: int):
     """Left-right mirror the flagged samples and their targets: x bins reverse, a seen direction
-    left/right swaps (an event frame's `attr`, a clip's `motion`). Images are [n, ..., W, 3]."""
+    left/right swaps (an event frame's `attr`, a clip's `motion`), patch grids mirror. Images are
+    [n, ..., W, 3]."""
     from xsd.world.scene import DIRECTIONS
 
     images = images.copy()
@@ -208,6 +243,9 @@ def mirrored(images: np.ndarray, targets: dict, flip: np.ndarray, spec: SideSpec
     out = {}
     for name, value in targets.items():
         value = value.clone()
+        if name in PATCH_TARGETS:
+            out[name] = mirrored_patches(value, torch.from_numpy(flip), name == "patch_attr" and spec.modality == "event")
+            continue
         rows = torch.from_numpy(flip).reshape(-1, *[1] * (value.ndim - 1)) & (value != train.IGNORE)
         if name.endswith("_x"):
             value[rows] = bins - 1 - value[rows]
@@ -221,6 +259,26 @@ def mirrored(images: np.ndarray, targets: dict, flip: np.ndarray, spec: SideSpec
     return images, out
 
 
+PATCH_TARGETS = ("patch_class", "patch_attr")
+
+
+def mirrored_patches(value: torch.Tensor, flip: torch.Tensor, directions: bool) -> torch.Tensor:
+    """[n, frames, grid², c] patch targets with the flagged samples' grids mirrored left-right (and,
+    for `directions`, their left and right channels swapped)."""
+    from xsd.world.scene import DIRECTIONS
+
+    n, frames, cells, channels = value.shape
+    grid = int(round(cells ** 0.5))
+    grids = value.reshape(n, frames, grid, grid, channels)
+    mirror = grids.flip(3)
+    if directions:
+        order = list(range(channels))
+        left, right = DIRECTIONS.index("left"), DIRECTIONS.index("right")
+        order[left], order[right] = right, left
+        mirror = mirror[..., order]
+    return torch.where(flip.reshape(-1, 1, 1, 1, 1), mirror, grids).reshape(value.shape)
+
+
 @torch.no_grad()
 def tower_accuracy(model, images, targets, image_size: int, batch: int = 64) -> dict[str, float]:
     """Test accuracy of the attribute heads, averaged over the lanes of each attribute."""
@@ -229,8 +287,7 @@ def tower_accuracy(model, images, targets, image_size: int, batch: int = 64) -> 
         pixels, _ = flat_batch(images[start:start + batch], {}, image_size)
         for name, value in model(pixels).items():
             logits.setdefault(name, []).append(value)
-    flat_targets = {k: v.flatten() for k, v in targets.items()}
-    per_head = train.attribute_accuracy({k: torch.cat(v) for k, v in logits.items()}, flat_targets)
+    per_head = train.attribute_accuracy({k: torch.cat(v) for k, v in logits.items()}, flat_targets(targets))
     grouped: dict[str, list[float]] = {}
     for name, value in per_head.items():
         grouped.setdefault(name.split("_", 1)[-1] if name.startswith("lane") else name, []).append(value)

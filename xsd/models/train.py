@@ -143,7 +143,8 @@ class TowerPretraining(nn.Module):
     LanguageBind's video encoder is pretrained on clips. Pixels then come clip by clip."""
 
     def __init__(self, vision_config, attribute_classes: dict[str, int], feature_layer: int,
-                 clip_classes: dict[str, int] | None = None, frames_per_clip: int = 1):
+                 clip_classes: dict[str, int] | None = None, frames_per_clip: int = 1,
+                 patch_classes: dict[str, int] | None = None):
         super().__init__()
         from transformers import CLIPVisionModel
 
@@ -155,6 +156,8 @@ class TowerPretraining(nn.Module):
         self.heads = nn.ModuleDict({name: nn.Linear(width, n) for name, n in attribute_classes.items()})
         self.clip_heads = nn.ModuleDict({name: nn.Linear(width * frames_per_clip, n)
                                          for name, n in (clip_classes or {}).items()})
+        self.patch_heads = nn.ModuleDict({name: nn.Linear(vision_config.hidden_size, n)
+                                          for name, n in (patch_classes or {}).items()})
 
     def features(self, pixels: torch.Tensor) -> torch.Tensor:
         """[n, 3, S, S] → [n, tokens, C]: what stage B caches."""
@@ -163,23 +166,46 @@ class TowerPretraining(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-frame logits [n, classes] and, with clip heads, per-clip logits [n / frames_per_clip, classes]."""
-        flat = self.features(pixels).flatten(1)
+        features = self.features(pixels)
+        flat = features.flatten(1)
         out = {name: head(flat) for name, head in self.heads.items()}
         clips = flat.reshape(-1, self.frames_per_clip * flat.shape[1])
         out.update({name: head(clips) for name, head in self.clip_heads.items()})
+        out.update({name: head(features[:, 1:]) for name, head in self.patch_heads.items()})
         return out
 
 
 def attribute_loss(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean over attributes of the cross-entropy on the visible ones (target -100: not visible)."""
-    losses = [nn.functional.cross_entropy(logits[name], targets[name], ignore_index=IGNORE)
-              for name in logits if (targets[name] != IGNORE).any()]
+    """Mean over attributes of the cross-entropy on the visible ones (target -100: not visible);
+    a per-patch head's multi-hot targets [n, patches, c] count as one attribute (binary cross-entropy)."""
+    losses = [patch_loss(logits[name], targets[name]) if logits[name].ndim == 3 else
+              nn.functional.cross_entropy(logits[name], targets[name], ignore_index=IGNORE)
+              for name in logits if logits[name].ndim == 3 or (targets[name] != IGNORE).any()]
     return torch.stack(losses).mean()
+
+
+PATCH_POSITIVE_WEIGHT = 5.0
+
+
+def patch_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of multi-hot targets [n, patches, c], summed over the labels of a patch
+    and averaged over patches, a present label weighing PATCH_POSITIVE_WEIGHT: most patches show
+    nothing, and a head that says "nothing" everywhere would otherwise cost almost nothing."""
+    weight = torch.full((logits.shape[-1],), PATCH_POSITIVE_WEIGHT, device=logits.device)
+    per_label = nn.functional.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=weight,
+                                                               reduction="none")
+    return per_label.sum(-1).mean()
 
 
 def attribute_accuracy(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict[str, float]:
     accuracy = {}
     for name, value in logits.items():
+        if value.ndim == 3:  # per patch, multi-hot: every label right, over the patches showing something
+            shown = targets[name].bool().any(-1)
+            if shown.any():
+                right = ((value > 0) == targets[name].bool()).all(-1)
+                accuracy[name] = right[shown].float().mean().item()
+            continue
         visible = targets[name] != IGNORE
         if visible.any():
             accuracy[name] = (value.argmax(-1)[visible] == targets[name][visible]).float().mean().item()

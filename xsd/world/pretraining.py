@@ -60,13 +60,19 @@ def sequence_clip(cfg: WorldConfig, seed: int, sequence: int, clip: int, modalit
                   event_slices: int = N_SLICES, video_frames=range(TARGET_FRAMES)) -> dict:
     """Clip `clip` of sequence number `sequence`, generated as `build.build_sequence` does."""
     rng = {name: np.random.default_rng([seed, sequence, k]) for name, k in STREAMS.items()}
-    duration = (cfg.clips_per_sequence + 1) * C.STEP_US / 1e6
-    scene = S.sample_scene(rng["scene"], cfg.width, cfg.height, duration,
-                           cfg.ego_motion_probability, cfg.stopped_probability)
-    window = C.clip_windows(0, int(round(duration * 1e6)))[clip]
+    scene = sequence_scene(cfg, seed, sequence)
+    window = C.clip_windows(0, int(round(scene["duration"] * 1e6)))[clip]
     if modality == "event":
         return _event_clip(cfg, scene, window, rng["events"], event_slices)
     return _rgb_clip(cfg, scene, window, rng["camera"], list(video_frames))
+
+
+def sequence_scene(cfg: WorldConfig, seed: int, sequence: int) -> dict:
+    """The scene of sequence number `sequence` (a world sequence, or PRETRAINING_OFFSET + i for
+    pretraining scene i), drawn as `build.build_sequence` draws it; nothing is rendered."""
+    rng = np.random.default_rng([seed, sequence, STREAMS["scene"]])
+    duration = (cfg.clips_per_sequence + 1) * C.STEP_US / 1e6
+    return S.sample_scene(rng, cfg.width, cfg.height, duration, cfg.ego_motion_probability, cfg.stopped_probability)
 
 
 def _event_clip(cfg: WorldConfig, scene: dict, window, rng, n_slices: int) -> dict:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from xsd.world.build import MIN_EVENTS
-from xsd.world.scene import CLASSES, COLOURS, DIRECTIONS, LIGHTINGS, N_LANES
+from xsd.world.scene import CLASSES, COLOURS, DIRECTIONS, LIGHTINGS, N_LANES, agent_box
 from xsd.world.video import TARGET_FRAMES
 
 COLOUR_NAMES = tuple(COLOURS)
@@ -64,3 +64,38 @@ def _x_at(agent: dict, time_s: float, clip_start_s: float) -> float:
     """Centre x (fraction of width) at time_s, from the clip's start and middle positions."""
     velocity = (agent["x_mid"] - agent["x_start"]) / 0.5
     return float(np.clip(agent["x_start"] + velocity * (time_s - clip_start_s), 0.0, 1.0))
+
+
+def patch_targets(scene: dict, truth: dict, index: int, modality: str, grid: int,
+                  slicing: str = "time") -> dict:
+    """What each patch of a `grid` × `grid` tower shows of one input frame (the frame `dense_targets`
+    describes), row by row: multi-hot over scene.CLASSES and over the frame's attribute (rgb:
+    COLOUR_NAMES where colour is visible; event: scene.DIRECTIONS) of the agents seen in the frame
+    whose box covers at least 15% of the patch or of itself.
+
+      patch_class uint8 [grid², len(CLASSES)]
+      patch_attr  uint8 [grid², len(COLOUR_NAMES) or len(DIRECTIONS)]
+
+    Boxes come from the scene (`scene.agent_box` at the frame's time); what is seen from the truth."""
+    n_attr = len(DIRECTIONS) if modality == "event" else len(COLOUR_NAMES)
+    patch_class = np.zeros((grid * grid, len(CLASSES)), np.uint8)
+    patch_attr = np.zeros((grid * grid, n_attr), np.uint8)
+    t0, t1 = truth["t_start_us"], truth["t_end_us"]
+    time_s = (t0 + (index + 0.5) * (t1 - t0) / 5) / 1e6 if modality == "event" else \
+        (t0 + index / (TARGET_FRAMES - 1) * (t1 - t0)) / 1e6
+    seen = {a["id"]: a for a in truth["agents"]
+            if (a[f"events_{slicing}"][index] >= MIN_EVENTS if modality == "event" else a["rgb_visible"])}
+    cell = scene["width"] / grid
+    for agent in scene["agents"]:
+        if agent["id"] not in seen:
+            continue
+        left, top, width, height = (float(v) for v in agent_box(agent, time_s, scene["height"]))
+        cols = np.clip(np.minimum(left + width, (np.arange(grid) + 1) * cell) - np.maximum(left, np.arange(grid) * cell), 0, None)
+        rows = np.clip(np.minimum(top + height, (np.arange(grid) + 1) * cell) - np.maximum(top, np.arange(grid) * cell), 0, None)
+        covered = np.outer(rows, cols).ravel() >= 0.15 * min(width * height, cell * cell)
+        patch_class[covered, CLASSES.index(agent["class"])] = 1
+        if modality == "event":
+            patch_attr[covered, DIRECTIONS.index(agent["direction"])] = 1
+        elif truth["lighting"] != "night":
+            patch_attr[covered, COLOUR_NAMES.index(agent["colour"])] = 1
+    return {"patch_class": patch_class, "patch_attr": patch_attr}

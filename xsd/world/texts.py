@@ -25,7 +25,7 @@ from xsd.world import scene as S
 from xsd.world.build import STREAMS
 from xsd.world.config import WorldConfig
 from xsd.world.pretraining import PRETRAINING_OFFSET, check_disjoint
-from xsd.world.qa import POSITION, STYLES, view, view_questions
+from xsd.world.qa import POSITION, QUESTIONS, STYLES, ask_about, view, view_questions
 
 TEXT_OFFSET = 2 * PRETRAINING_OFFSET
 MAX_TEXT_SCENES = PRETRAINING_OFFSET   # text scenes stay below the next block of sequence indices
@@ -71,14 +71,32 @@ def _noun(agent: dict) -> str:
     return ("an " if words[0] in "aeiou" else "a ") + words
 
 
-def text_conversations(cfg: WorldConfig, seed: int, index: int) -> dict[str, dict]:
+def text_conversations(cfg: WorldConfig, seed: int, index: int, lookups: bool = False) -> dict[str, dict]:
     """Per answer style: {"description": what that view sees, "turns": [(question, answer)]}, the
-    scene's 10 questions answered from that view in that style (seeded by scene and style)."""
+    scene's 10 questions answered from that view in that style (seeded by scene and style), and
+    with `lookups` one more per road user in the view (`lookup_turns`)."""
     truth = text_truth(cfg, seed, index)
     out = {}
     for k, style in enumerate(STYLES):
         rng = np.random.default_rng([seed, TEXT_OFFSET + index, STREAMS["questions"], k])
         v = view(truth, style)
-        out[style] = {"description": describe(v),
-                      "turns": [(q["question"], q["answer"]) for q in view_questions(truth, style, rng)]}
+        turns = [(q["question"], q["answer"]) for q in view_questions(truth, style, rng)]
+        if lookups:
+            turns += lookup_turns(truth, v, style, rng)
+        out[style] = {"description": describe(v), "turns": turns}
     return out
+
+
+LOOKUP_QTYPES = ("colour", "position", "direction")
+
+
+def lookup_turns(truth: dict, v: dict, style: str, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """Per road user in the view, nearest first, its colour, place or motion asked by its class and
+    answered in the style: the answer is in the description beside the class it names, so these
+    turns teach looking an attribute up by its road user rather than saying the first one's."""
+    turns = []
+    for agent in sorted(v["agents"], key=lambda a: a["lane"]):
+        qtype = LOOKUP_QTYPES[int(rng.integers(len(LOOKUP_QTYPES)))]
+        template = int(rng.integers(len(QUESTIONS[qtype])))
+        turns.append(ask_about(qtype, agent["class"], truth, style, rng, template))
+    return turns
