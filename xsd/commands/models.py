@@ -1,4 +1,4 @@
-"""`xsd models ...` (convert, check, train, eval) and `xsd bench stages`.
+"""`xsd models ...` (convert, check, train, eval, probe) and `xsd bench stages`.
 
 `add_bench_commands(bench_subparsers)` adds `stages` to an existing `xsd bench` group, so other
 parts can put their benchmarks beside it.
@@ -66,6 +66,21 @@ def add_commands(subparsers) -> None:
     add_device_argument(evaluation)
     evaluation.set_defaults(handler=eval_models)
 
+    probe = commands.add_parser(
+        "probe", help="how much of what each trained tower knows one attention read of its tokens takes",
+        description="Fits two probes to each side's cached tower features (stage B, the first frame of every "
+                    "train clip) and scores them on the last train clips, held out from the fit: a linear map "
+                    "of all tokens, as stage A's heads read them, and one attention layer, as an LLM reads "
+                    "them. Reports each lane's class and colour (target) or motion (draft) accuracy. "
+                    "Needs the profile's trained models; takes about a minute per side on one thread.",
+    )
+    add_profile_argument(probe)
+    probe.add_argument("--json", type=Path, help="write the result to this file")
+    probe.add_argument("--held-out", type=positive_int, default=150,
+                       help="train clips held out from the fit and scored, ≥ 1 (default 150)")
+    probe.add_argument("--steps", type=positive_int, default=1500, help="fitting steps per probe, ≥ 1 (default 1500)")
+    probe.set_defaults(handler=probe_towers)
+
 
 def add_bench_commands(bench_subparsers) -> None:
     """`stages` inside the `xsd bench` group."""
@@ -125,6 +140,41 @@ def training_summary(report: dict) -> dict:
         "tower_test_accuracy": {s: r["tower"]["test_accuracy"] for s, r in sides.items()},
         "final_tuning_loss": {s: round(r["tune"]["final_loss"], 4) for s, r in sides.items()},
     }
+
+
+def probe_towers(args) -> int:
+    import json
+
+    import torch
+
+    from xsd.config import SIDES, load_profile
+    from xsd.models.probe import PROBES, probe_side
+    from xsd.models.registry import ModelsNotTrained, trained_checkpoint
+
+    torch.set_num_threads(1)
+    profile = load_profile(args.profile)
+    try:
+        directory = trained_checkpoint(profile)
+    except ModelsNotTrained as error:
+        print(f"xsd: {error}", file=sys.stderr)
+        return 1
+    result = {"profile": profile.name, "checkpoint": str(directory),
+              **{side: probe_side(profile, side, directory, args.held_out, args.steps) for side in SIDES}}
+    for side in SIDES:
+        for name in PROBES:
+            scores = result[side][name]
+            print(f"{side:6} {name:9}  lane class {listed(scores['class'], scores['class_mean'])}   "
+                  f"attribute {listed(scores['attr'], scores['attr_mean'])}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def listed(scores: list[float], mean: float | None) -> str:
+    """'0.81 0.69 - 0.75 (mean 0.75)': '-' for a lane no held-out clip shows."""
+    def shown(value):
+        return "-" if value is None else f"{value:.2f}"
+    return " ".join(shown(v) for v in scores) + f" (mean {shown(mean)})"
 
 
 def eval_models(args) -> int:
