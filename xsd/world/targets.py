@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from xsd.world.build import MIN_EVENTS
+from xsd.world.layout import N_SLICES
 from xsd.world.scene import CLASSES, COLOURS, DIRECTIONS, LIGHTINGS, N_LANES, agent_box
 from xsd.world.video import TARGET_FRAMES
 
@@ -37,27 +38,37 @@ def dense_targets(truth: dict, index: int, modality: str, slicing: str = "time")
     lane_class = np.zeros(N_LANES, np.int64)
     lane_attr = np.zeros(N_LANES, np.int64)
     lane_x = np.zeros(N_LANES, np.float32)
-    t0, t1 = truth["t_start_us"], truth["t_end_us"]
+    time_s = frame_time_s(truth, index, modality)
     for agent in truth["agents"]:
-        if modality == "event":
-            seen = agent[f"events_{slicing}"][index] >= MIN_EVENTS
-            attr = 1 + DIRECTIONS.index(agent["direction"])
-            time_s = (t0 + (index + 0.5) * (t1 - t0) / 5) / 1e6
-        else:
-            seen = agent["rgb_visible"]
-            attr = 1 + COLOUR_NAMES.index(agent["colour"]) if truth["lighting"] != "night" else 0
-            time_s = (t0 + index / (TARGET_FRAMES - 1) * (t1 - t0)) / 1e6   # within one video frame
-        if not seen:
+        if not seen_in_frame(agent, index, modality, slicing):
             continue
+        if modality == "event":
+            attr = 1 + DIRECTIONS.index(agent["direction"])
+        else:
+            attr = 1 + COLOUR_NAMES.index(agent["colour"]) if truth["lighting"] != "night" else 0
         lane = agent["lane"]
         lane_class[lane] = 1 + CLASSES.index(agent["class"])
         lane_attr[lane] = attr
-        lane_x[lane] = _x_at(agent, time_s, t0 / 1e6)
+        lane_x[lane] = _x_at(agent, time_s, truth["t_start_us"] / 1e6)
     lane_mask = lane_class > 0
     return {"lane_class": lane_class, "lane_attr": lane_attr, "lane_x": lane_x, "lane_mask": lane_mask,
             "attr_mask": lane_mask & (lane_attr > 0),
             "lighting": np.int64(LIGHTINGS.index(truth["lighting"])),
             "lighting_mask": np.bool_(modality == "rgb"), "count": np.int64(lane_mask.sum())}
+
+
+def frame_time_s(truth: dict, index: int, modality: str) -> float:
+    """When input frame `index` of a clip shows the scene (seconds): an event slice's middle, or a
+    video frame's time within the clip (the 8 frames spread evenly over it)."""
+    t0, t1 = truth["t_start_us"], truth["t_end_us"]
+    if modality == "event":
+        return (t0 + (index + 0.5) * (t1 - t0) / N_SLICES) / 1e6
+    return (t0 + index / (TARGET_FRAMES - 1) * (t1 - t0)) / 1e6
+
+
+def seen_in_frame(agent: dict, index: int, modality: str, slicing: str = "time") -> bool:
+    """An event slice sees an agent with MIN_EVENTS events in it; a video frame one whose contrast clears the noise."""
+    return agent[f"events_{slicing}"][index] >= MIN_EVENTS if modality == "event" else agent["rgb_visible"]
 
 
 def _x_at(agent: dict, time_s: float, clip_start_s: float) -> float:
@@ -80,22 +91,25 @@ def patch_targets(scene: dict, truth: dict, index: int, modality: str, grid: int
     n_attr = len(DIRECTIONS) if modality == "event" else len(COLOUR_NAMES)
     patch_class = np.zeros((grid * grid, len(CLASSES)), np.uint8)
     patch_attr = np.zeros((grid * grid, n_attr), np.uint8)
-    t0, t1 = truth["t_start_us"], truth["t_end_us"]
-    time_s = (t0 + (index + 0.5) * (t1 - t0) / 5) / 1e6 if modality == "event" else \
-        (t0 + index / (TARGET_FRAMES - 1) * (t1 - t0)) / 1e6
-    seen = {a["id"]: a for a in truth["agents"]
-            if (a[f"events_{slicing}"][index] >= MIN_EVENTS if modality == "event" else a["rgb_visible"])}
-    cell = scene["width"] / grid
+    time_s = frame_time_s(truth, index, modality)
+    seen = {a["id"] for a in truth["agents"] if seen_in_frame(a, index, modality, slicing)}
+    cell_w, cell_h = scene["width"] / grid, scene["height"] / grid
     for agent in scene["agents"]:
         if agent["id"] not in seen:
             continue
         left, top, width, height = (float(v) for v in agent_box(agent, time_s, scene["height"]))
-        cols = np.clip(np.minimum(left + width, (np.arange(grid) + 1) * cell) - np.maximum(left, np.arange(grid) * cell), 0, None)
-        rows = np.clip(np.minimum(top + height, (np.arange(grid) + 1) * cell) - np.maximum(top, np.arange(grid) * cell), 0, None)
-        covered = np.outer(rows, cols).ravel() >= 0.15 * min(width * height, cell * cell)
+        cols = _overlaps(left, width, cell_w, grid)
+        rows = _overlaps(top, height, cell_h, grid)
+        covered = np.outer(rows, cols).ravel() >= 0.15 * min(width * height, cell_w * cell_h)
         patch_class[covered, CLASSES.index(agent["class"])] = 1
         if modality == "event":
             patch_attr[covered, DIRECTIONS.index(agent["direction"])] = 1
         elif truth["lighting"] != "night":
             patch_attr[covered, COLOUR_NAMES.index(agent["colour"])] = 1
     return {"patch_class": patch_class, "patch_attr": patch_attr}
+
+
+def _overlaps(start: float, length: float, cell: float, grid: int) -> np.ndarray:
+    """How much of [start, start + length) falls in each of `grid` cells of size `cell`."""
+    edges = np.arange(grid + 1) * cell
+    return np.clip(np.minimum(start + length, edges[1:]) - np.maximum(start, edges[:-1]), 0, None)
