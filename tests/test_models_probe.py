@@ -51,6 +51,7 @@ def test_the_probe_command_scores_both_probes_on_both_trained_towers(smoke_data,
     report = json.loads(out.read_text())
     for side in ("draft", "target"):
         assert report[side]["clips_held_out"] == 2 and report[side]["clips_fitted"] >= 1
+        assert report[side]["seed"] == smoke_data.seed
         for name in probe.PROBES:
             classes = report[side][name]["class"]
             assert len(classes) == 4 and all(0.0 <= v <= 1.0 for v in classes)   # every lane's class is labelled

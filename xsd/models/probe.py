@@ -122,7 +122,7 @@ def probe_side(profile, side: str, directory, held_out: int = 150, steps: int = 
     x, y, classes = probe_data(profile, side, directory)
     if len(x) <= held_out:
         raise ValueError(f"{side}: {len(x)} train clips leave none to fit after holding out {held_out}")
-    out = {"clips_fitted": len(x) - held_out, "clips_held_out": held_out, "steps": steps}
+    out = {"clips_fitted": len(x) - held_out, "clips_held_out": held_out, "steps": steps, "seed": profile.seed}
     for name in PROBES:
         scores = fit_and_score(name, x, y, classes, held_out, steps, profile.seed)
         scores = [None if np.isnan(v) else v for v in scores]   # JSON has no nan
