@@ -24,7 +24,7 @@ from xsd.world import clips as C
 from xsd.world import scene as S
 from xsd.world.build import STREAMS
 from xsd.world.config import WorldConfig
-from xsd.world.pretraining import PRETRAINING_OFFSET, check_disjoint
+from xsd.world.pretraining import PRETRAINING_OFFSET, check_disjoint, sequence_scene
 from xsd.world.qa import POSITION, QUESTIONS, STYLES, ask_about, view, view_questions
 
 TEXT_OFFSET = 2 * PRETRAINING_OFFSET
@@ -40,11 +40,8 @@ def text_truth(cfg: WorldConfig, seed: int, index: int) -> dict:
     if not 0 <= index < MAX_TEXT_SCENES:
         raise ValueError(f"text scene index must be in [0, {MAX_TEXT_SCENES}), not {index}")
     check_disjoint(cfg)
-    rng = np.random.default_rng([seed, TEXT_OFFSET + index, STREAMS["scene"]])
-    duration = (cfg.clips_per_sequence + 1) * C.STEP_US / 1e6
-    scene = S.sample_scene(rng, cfg.width, cfg.height, duration, cfg.ego_motion_probability,
-                           cfg.stopped_probability)
-    t0, t1 = C.clip_windows(0, int(round(duration * 1e6)))[index % cfg.clips_per_sequence]
+    scene = sequence_scene(cfg, seed, TEXT_OFFSET + index)
+    t0, t1 = C.clip_windows(0, int(round(scene["duration"] * 1e6)))[index % cfg.clips_per_sequence]
     agents = [{**{k: a[k] for k in ("id", "class", "colour", "direction", "lane", "speed")},
                "x_start": S.agent_x(a, t0 / 1e6, cfg.width),
                "x_mid": S.agent_x(a, (t0 + t1) / 2e6, cfg.width),
