@@ -232,6 +232,20 @@ if told is not None:
     readings.show(*world_models.description_reading_lines(accuracy, told))
 
 # %% [markdown]
+# Asked about a class it does not see. A class question ("What colour is the bus?") asks about a
+# class the clip may show once, several times or not at all (the `n` columns count each). A model
+# that looks the class up answers all three alike; one that answers from what such questions usually ask states a colour for a bus that is
+# not there. Here the class questions graded above are split by how many road users of the asked
+# class the side's own view holds, for each VLM and for the base LLM told the scene in words.
+
+# %%
+display(world_models.asked_in_view_table(accuracy, told).round(2))
+
+# %%
+# reading: a class question about an absent class 20 points below one about a class in view once is "from its prior"
+readings.show(*world_models.asked_in_view_lines(accuracy, told))
+
+# %% [markdown]
 # ## 5. Where the time goes
 #
 # Vision encoding, projector, LLM prefill and per-token decode, measured for both models in one

@@ -40,6 +40,8 @@ def test_the_base_llm_answers_every_gradable_test_question_of_both_sides(smoke_d
         assert set(found[side]["per_qtype"]) == {s.qtype for s in expected}
         assert 0.0 <= found[side]["mean"] <= 1.0 and not math.isnan(found[side]["mean"])
         assert all(isinstance(e["answer"], str) for e in found[side]["examples"])
+        split = found[side]["by_asked_in_view"]
+        assert sum(v["n"] for v in split.values()) == sum(s.key_facts.get("class") is not None for s in expected)
     assert world_models.description_reading(smoke_data, limit=2) == found  # cached
 
 
@@ -66,3 +68,22 @@ def test_the_reading_compares_each_vlm_with_its_starting_language_model():
     table = world_models.description_table(vlms, told)
     assert table.loc["mean (all graded answers)", ("target", "base LLM, words")] == 0.90
     assert table.loc["colour", ("draft", "VLM")] == 0.50
+
+
+def split(absent: float, one: float) -> dict:
+    return {"by_asked_in_view": {"absent": {"accuracy": absent, "n": 10}, "one": {"accuracy": one, "n": 20}}}
+
+
+def test_the_asked_in_view_reading_says_which_model_answers_from_its_prior():
+    vlms = {"draft": split(0.7, 0.75), "target": split(0.1, 0.8)}
+    told = {"draft": split(0.2, 0.9), "target": split(0.85, 0.8)}
+    title, text = world_models.asked_in_view_lines(vlms, told)
+    lines = text.splitlines()
+    assert len(lines) == 4 and "class it does not see" in title
+    prior, looks = "as if the asked class were there", "tells a class it is not shown"
+    draft_vlm, draft_words, target_vlm, target_words = lines
+    assert looks in draft_vlm and "75%" in draft_vlm and "70%" in draft_vlm
+    assert prior in draft_words and prior in target_vlm and "10%" in target_vlm
+    assert looks in target_words
+    table = world_models.asked_in_view_table(vlms, told)
+    assert table.loc["absent", ("target", "VLM")] == 0.1 and table.loc["one", ("draft", "n")] == 20

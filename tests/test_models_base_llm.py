@@ -17,7 +17,7 @@ from xsd.models.config import BASE_SETTINGS  # noqa: E402
 from xsd.models.mini_sides import SPECS  # noqa: E402
 from xsd.world import qa, texts  # noqa: E402
 from xsd.world.pretraining import PRETRAINING_OFFSET  # noqa: E402
-from xsd.world.scene import COLOURS  # noqa: E402
+from xsd.world.scene import CLASSES, COLOURS  # noqa: E402
 
 
 # -- settings -------------------------------------------------------------------------------------------
@@ -81,6 +81,23 @@ def test_lookup_turns_ask_each_road_user_by_its_class_and_answer_from_the_view()
                     truth = {"colour": agent["seen_colour"], "position": qa.position_word(agent["x"]),
                              "direction": agent["direction"]}[asked]
                     assert stated.get(asked) == truth, (question, answer)
+
+
+def test_absence_turns_ask_about_each_class_the_view_lacks_and_answer_that_it_is_not_there():
+    world, seed = load_profile("smoke").world, 0
+    for index in range(10):
+        plain = texts.text_conversations(world, seed, index)
+        asked = texts.text_conversations(world, seed, index, absences=True)
+        for style in qa.STYLES:
+            shown = {a["class"] for a in qa.view(texts.text_truth(world, seed, index), style)["agents"]}
+            assert asked[style]["turns"][:len(qa.QTYPES)] == plain[style]["turns"]
+            extra = asked[style]["turns"][len(qa.QTYPES):]
+            missing = [c for c in CLASSES if c not in shown]
+            assert len(extra) == len(missing)
+            for cls, (question, answer) in zip(missing, extra):
+                assert qa.names_class(question, cls)
+                stated = qa.read_facts(answer, ("present", "count"))
+                assert stated.get("present") is False or stated.get("count") == 0, (question, answer)
 
 
 def test_text_scenes_are_not_world_or_pretraining_scenes():

@@ -35,6 +35,38 @@ HAND_LABELLED = [  # (qtype, answer a model might give, key facts, correct?)
 ]
 
 
+def test_class_questions_are_graded_by_how_many_of_the_asked_class_are_in_view():
+    records = [{"qtype": "colour", "answer": "The bus is red.", "key_facts": {"class": "bus", "colour": "red"},
+                "asked_in_view": "one"},
+               {"qtype": "colour", "answer": "The bus is red.", "key_facts": {"class": "bus", "present": False},
+                "asked_in_view": "absent"},
+               {"qtype": "colour", "answer": "There is no bus.", "key_facts": {"class": "bus", "present": False},
+                "asked_in_view": "absent"},
+               {"qtype": "count", "answer": "Two.", "key_facts": {"count": 2}, "asked_in_view": None}]
+    split = evaluate.grade_answers(records)["by_asked_in_view"]
+    assert split == {"absent": {"accuracy": 0.5, "n": 2}, "one": {"accuracy": 1.0, "n": 1}}
+
+
+def test_the_asked_class_is_counted_in_the_side_s_own_view(smoke_data):
+    from xsd.models.registry import built_world
+    from xsd.world.dataset import WorldDataset
+    from xsd.world.qa import view
+
+    samples = WorldDataset(built_world(smoke_data), "test").samples
+    seen = set()
+    for sample in samples:
+        for side, style in (("draft", "event"), ("target", "video")):
+            found = evaluate.asked_in_view(sample, side)
+            asked = sample.key_facts.get("class")
+            if asked is None:
+                assert found is None
+                continue
+            count = sum(a["class"] == asked for a in view(sample.truth, style)["agents"])
+            assert found == evaluate.ASKED_IN_VIEW[min(count, 2)]
+            seen.add(found)
+    assert {"absent", "one"} <= seen
+
+
 def test_grading_a_hand_labelled_set():
     records = [{"qtype": q, "answer": a, "key_facts": f} for q, a, f, _ in HAND_LABELLED]
     result = evaluate.grade_answers(records)

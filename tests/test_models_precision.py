@@ -16,11 +16,12 @@ def test_precision_keys_the_checkpoint_only_when_changed(with_train):
     assert Locations(bf16).checkpoint != Locations(profile).checkpoint
 
 
-def test_patch_heads_key_the_checkpoint_only_when_set(with_train):
+@pytest.mark.parametrize("setting", ["patch_heads", "base_lookups", "base_absences"])
+def test_a_switch_keys_the_checkpoint_only_when_set(with_train, setting):
     profile = load_profile("smoke")
-    assert not profile.models.train.patch_heads and "patch_heads" not in repr(profile.models.train)
-    patched = with_train(profile, patch_heads=True)
-    assert Locations(patched).checkpoint != Locations(profile).checkpoint
+    assert not getattr(profile.models.train, setting) and setting not in repr(profile.models.train)
+    switched = with_train(profile, **{setting: True})
+    assert Locations(switched).checkpoint != Locations(profile).checkpoint
 
 
 def test_an_unknown_precision_is_refused_on_load(tmp_path):

@@ -22,6 +22,13 @@ def test_cached_results_are_computed_once_per_file(tmp_path):
     assert json.loads((tmp_path / "results" / files[0]).read_text())["value"] == 3
 
 
+def test_a_cached_result_that_is_not_valid_is_computed_again(tmp_path):
+    path = tmp_path / "thing.json"
+    cached_json(path, lambda: {"old": 1})
+    assert cached_json(path, lambda: {"new": 2}, valid=lambda cached: "new" in cached) == {"new": 2}
+    assert cached_json(path, lambda: {"newer": 3}, valid=lambda cached: "new" in cached) == {"new": 2}
+
+
 def test_the_speed_ratio_study_takes_c_from_the_stage_benchmark(monkeypatch):
     from xsd import book
     from xsd.studies import stage_timings

@@ -65,12 +65,16 @@ def replace_folder(final: Path, write: Callable[[Path], object]) -> Path:
     return final
 
 
-def cached_json(path: Path, compute: Callable[[], dict], refresh: bool = False) -> dict:
-    """The JSON object at `path`, computed (and written atomically) first when absent or `refresh`.
+def cached_json(path: Path, compute: Callable[[], dict], refresh: bool = False,
+                valid: Callable[[dict], bool] = lambda cached: True) -> dict:
+    """The JSON object at `path`, computed (and written atomically) first when absent, `refresh`, or
+    not `valid` (a result cached by an older version that lacks what this one reports).
     Returns what a later cached read returns: the object after a JSON round trip."""
     path = Path(path)
     if path.is_file() and not refresh:
-        return json.loads(path.read_text())
+        cached = json.loads(path.read_text())
+        if valid(cached):
+            return cached
     text = json.dumps(compute(), indent=1, default=str)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)

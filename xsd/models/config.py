@@ -49,7 +49,8 @@ ALIGN_SETTINGS = ("align_steps", "align_lr")
 # an optional stage's settings, shown in the repr only while the stage runs (its steps > 0)
 OPTIONAL_STAGES = {"base_steps": BASE_SETTINGS, "align_steps": ALIGN_SETTINGS}
 PRECISIONS = ("float32", "bfloat16")  # of a training step
-HIDDEN_AT_DEFAULT = ("resample_classes", "still_steps", "precision", "patch_heads", "base_lookups")  # shown in the repr only when changed
+HIDDEN_AT_DEFAULT = ("resample_classes", "still_steps", "precision", "patch_heads", "base_lookups",
+                     "base_absences")  # shown in the repr only when changed
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class TrainConfig:
     base_lr: float = 0.001
     base_scenes: int = 2000    # text scenes from the world's generator (xsd.world.texts), two conversations each
     base_lookups: bool = False  # each text conversation also asks every road user's colour, place or motion by its class
+    base_absences: bool = False  # each text conversation also asks one class question about every class its view lacks
     align_steps: int = 0       # steps of the projector alone, base LLM frozen, before stage C (needs base_steps)
     align_lr: float = 0.002
     # stage C asks each class question of a world clip about a class drawn uniformly at every

@@ -15,7 +15,7 @@ import time
 import torch
 
 from xsd.config import SIDES, load_profile
-from xsd.studies.model_accuracy import MAX_NEW_TOKENS, examples, gradable, grade_answers
+from xsd.studies.model_accuracy import MAX_NEW_TOKENS, asked_in_view, examples, gradable, grade_answers
 
 
 def prompt_ids(tokenizer, side: str, question: str, description: str) -> list[int]:
@@ -67,7 +67,7 @@ def evaluate_side(profile_ref: str, side: str, limit: int | None = None, threads
     model, tokenizer = load_base_llm(profile)
     dataset = WorldDataset(built_world(profile), "test")
     started = time.perf_counter()
-    records = [{"id": s.id, "qtype": s.qtype, "key_facts": s.key_facts,
+    records = [{"id": s.id, "qtype": s.qtype, "key_facts": s.key_facts, "asked_in_view": asked_in_view(s, side),
                 "answer": answer_from_description(model, tokenizer, side, s.question, sample_description(side, s))}
                for s in gradable(dataset.samples, side, limit)]
     result = grade_answers(records)

@@ -44,18 +44,41 @@ def gradable(samples, side: str, limit: int | None = None) -> list:
     return chosen
 
 
+ASKED_IN_VIEW = ("absent", "one", "several")  # how many road users of the asked class the side's view holds
+
+
+def asked_in_view(sample, side: str) -> str | None:
+    """For a question naming a class, how many road users of that class the side's view of the clip
+    holds (one of ASKED_IN_VIEW); None for other questions and for clips without truth."""
+    from xsd.models.mini_sides import SPECS
+    from xsd.world.qa import view
+
+    asked = sample.key_facts.get("class")
+    if asked is None or not sample.truth:
+        return None
+    count = sum(agent["class"] == asked for agent in view(sample.truth, SPECS[side].view)["agents"])
+    return ASKED_IN_VIEW[min(count, 2)]
+
+
 def grade_answers(records: list[dict]) -> dict:
-    """records: {"qtype", "answer", "key_facts"} each → accuracy per question type, the mean over all
-    graded answers, and the mean over question types."""
+    """records: {"qtype", "answer", "key_facts"} each, and "asked_in_view" for a question naming a
+    class → accuracy per question type, the mean over all graded answers, the mean over question
+    types, and the class questions' accuracy by how many road users of the asked class are in view."""
     from xsd.world.qa import grade
 
     hits: dict[str, list[bool]] = defaultdict(list)
+    by_asked: dict[str, list[bool]] = defaultdict(list)
     for record in records:
-        hits[record["qtype"]].append(grade(record["answer"], record["key_facts"]))
+        hit = grade(record["answer"], record["key_facts"])
+        hits[record["qtype"]].append(hit)
+        if record.get("asked_in_view"):
+            by_asked[record["asked_in_view"]].append(hit)
     per_type = {q: {"accuracy": sum(h) / len(h), "n": len(h)} for q, h in sorted(hits.items())}
     every = [hit for h in hits.values() for hit in h]
     return {
         "per_qtype": per_type,
+        "by_asked_in_view": {k: {"accuracy": sum(by_asked[k]) / len(by_asked[k]), "n": len(by_asked[k])}
+                             for k in ASKED_IN_VIEW if by_asked[k]},
         "mean": sum(every) / len(every) if every else float("nan"),
         "mean_over_types": (sum(v["accuracy"] for v in per_type.values()) / len(per_type)
                             if per_type else float("nan")),
@@ -74,7 +97,7 @@ def evaluate_side(profile_ref: str, side: str, limit: int | None = None, threads
     pair = load_models(profile, device=device)
     dataset = WorldDataset(built_world(profile), "test", event_frames=profile.models.event_frames)
     started = time.perf_counter()
-    records = [{"id": s.id, "qtype": s.qtype, "key_facts": s.key_facts,
+    records = [{"id": s.id, "qtype": s.qtype, "key_facts": s.key_facts, "asked_in_view": asked_in_view(s, side),
                 "answer": generate_answer(pair, side, dataset, s)}
                for s in gradable(dataset.samples, side, limit)]
     result = grade_answers(records)
@@ -110,4 +133,10 @@ def evaluate_profile(profile: Profile, limit: int | None = None, jobs: int = 2,
                 "grading": "all key facts of the sample stated correctly (xsd.world.qa.grade)",
                 **dict(zip(SIDES, results))}
 
-    return cached_json(directory / f"eval_limit{limit or 'all'}.json", compute, refresh=not use_cache)
+    return cached_json(directory / f"eval_limit{limit or 'all'}.json", compute, refresh=not use_cache,
+                       valid=has_asked_in_view)
+
+
+def has_asked_in_view(result: dict) -> bool:
+    """False for a result cached before the class questions were split by the asked class in view."""
+    return all("by_asked_in_view" in result[side] for side in SIDES)

@@ -61,13 +61,14 @@ def description_reading(profile: Profile, limit: int | None = 40, refresh: bool 
     from xsd.models import mini_base
     from xsd.pipeline import ensure_models
     from xsd.studies.description_reading import description_reading as measure
+    from xsd.studies.model_accuracy import has_asked_in_view
 
     if not mini_base.enabled(profile):
         return None
     ensure_models(profile, progress)
     key = {"models": Locations(profile).models_key, "limit": limit}
     return cached_json(Locations(profile).results("results") / f"description_reading-{fingerprint(key)}.json",
-                       lambda: measure(profile, limit), refresh)
+                       lambda: measure(profile, limit), refresh, valid=has_asked_in_view)
 
 
 # -- how good the two models are --------------------------------------------------------------------
@@ -156,6 +157,43 @@ def description_reading_lines(accuracy: dict, reading: dict) -> list[str]:
                      f"the {side} VLM {vlm:.1%}; {verdict}.")
     return ["**Reading the description.**", "\n".join(lines)]
 
+
+def asked_in_view_table(accuracy: dict, reading: dict | None):
+    """The class questions' key-fact accuracy (rows: the asked class absent from the side's view, in
+    it once, several times) of each VLM and, given `reading`, of the base LLM told the scene in
+    words; `n` columns count the questions."""
+    import pandas as pd
+
+    sources = {"VLM": accuracy} | ({"base LLM, words": reading} if reading else {})
+    columns = {}
+    for side in SIDES:
+        for kind, result in sources.items():
+            split = result[side]["by_asked_in_view"]
+            columns[(side, kind)] = {k: v["accuracy"] for k, v in split.items()}
+        columns[(side, "n")] = {k: v["n"] for k, v in accuracy[side]["by_asked_in_view"].items()}
+    return pd.DataFrame(columns)
+
+
+PRIOR_GAP = 0.2  # class questions about an absent class this much below those about one in view: "from its prior"
+
+
+def asked_in_view_lines(accuracy: dict, reading: dict | None) -> list[str]:
+    """The reading's paragraphs: per side and model, whether it answers a question about a class its
+    view lacks about as well as one about a class in view, or answers as if the class were there."""
+    sources = {"VLM": accuracy} | ({"base LLM told the scene in words": reading} if reading else {})
+    lines = []
+    for side in SIDES:
+        for kind, result in sources.items():
+            split = result[side]["by_asked_in_view"]
+            if "absent" not in split or "one" not in split:
+                continue
+            absent, one = split["absent"]["accuracy"], split["one"]["accuracy"]
+            verdict = ("it answers as if the asked class were there: from what such questions usually ask, "
+                       "not from its input" if absent < one - PRIOR_GAP else
+                       "it tells a class it is not shown from one it is")
+            lines.append(f"- The {side}'s {kind}: {one:.0%} of class questions about a class in view "
+                         f"once, {absent:.0%} about one not in view; {verdict}.")
+    return ["**Asked about a class it does not see.**", "\n".join(lines)]
 
 # -- what training cost -----------------------------------------------------------------------------
 

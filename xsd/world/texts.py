@@ -25,7 +25,7 @@ from xsd.world import scene as S
 from xsd.world.build import STREAMS
 from xsd.world.config import WorldConfig
 from xsd.world.pretraining import PRETRAINING_OFFSET, check_disjoint, sequence_scene
-from xsd.world.qa import POSITION, QUESTIONS, STYLES, ask_about, view, view_questions
+from xsd.world.qa import CLASS_QTYPES, POSITION, QUESTIONS, STYLES, ask_about, view, view_questions
 
 TEXT_OFFSET = 2 * PRETRAINING_OFFSET
 MAX_TEXT_SCENES = PRETRAINING_OFFSET   # text scenes stay below the next block of sequence indices
@@ -68,10 +68,12 @@ def _noun(agent: dict) -> str:
     return ("an " if words[0] in "aeiou" else "a ") + words
 
 
-def text_conversations(cfg: WorldConfig, seed: int, index: int, lookups: bool = False) -> dict[str, dict]:
+def text_conversations(cfg: WorldConfig, seed: int, index: int, lookups: bool = False,
+                       absences: bool = False) -> dict[str, dict]:
     """Per answer style: {"description": what that view sees, "turns": [(question, answer)]}, the
-    scene's 10 questions answered from that view in that style (seeded by scene and style), and
-    with `lookups` one more per road user in the view (`lookup_turns`)."""
+    scene's 10 questions answered from that view in that style (seeded by scene and style); with
+    `lookups` one more per road user in the view (`lookup_turns`), with `absences` one more per
+    class the view does not show (`absence_turns`)."""
     truth = text_truth(cfg, seed, index)
     out = {}
     for k, style in enumerate(STYLES):
@@ -80,6 +82,8 @@ def text_conversations(cfg: WorldConfig, seed: int, index: int, lookups: bool = 
         turns = [(q["question"], q["answer"]) for q in view_questions(truth, style, rng)]
         if lookups:
             turns += lookup_turns(truth, v, style, rng)
+        if absences:
+            turns += absence_turns(truth, v, style, rng)
         out[style] = {"description": describe(v), "turns": turns}
     return out
 
@@ -96,4 +100,17 @@ def lookup_turns(truth: dict, v: dict, style: str, rng: np.random.Generator) -> 
         qtype = LOOKUP_QTYPES[int(rng.integers(len(LOOKUP_QTYPES)))]
         template = int(rng.integers(len(QUESTIONS[qtype])))
         turns.append(ask_about(qtype, agent["class"], truth, style, rng, template))
+    return turns
+
+
+def absence_turns(truth: dict, v: dict, style: str, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """Per class the view does not show, one class question about it (any of `CLASS_QTYPES`),
+    answered in the style: the world's own questions mostly name a class in view, so a model
+    can answer them well without looking the class up; these turns make it look."""
+    shown = {agent["class"] for agent in v["agents"]}
+    turns = []
+    for cls in (c for c in S.CLASSES if c not in shown):
+        qtype = CLASS_QTYPES[int(rng.integers(len(CLASS_QTYPES)))]
+        template = int(rng.integers(len(QUESTIONS[qtype])))
+        turns.append(ask_about(qtype, cls, truth, style, rng, template))
     return turns
