@@ -87,3 +87,10 @@ def test_the_asked_in_view_reading_says_which_model_answers_from_its_prior():
     assert looks in target_words
     table = world_models.asked_in_view_table(vlms, told)
     assert table.loc["absent", ("target", "VLM")] == 0.1 and table.loc["one", ("draft", "n")] == 20
+
+
+def test_without_both_groups_the_asked_in_view_reading_says_so():
+    nothing = {side: {"by_asked_in_view": {}} for side in ("draft", "target")}
+    _, text = world_models.asked_in_view_lines(nothing, None)
+    assert text.startswith("- Too few graded class questions")
+    assert world_models.asked_in_view_table(nothing, None).empty

@@ -193,6 +193,9 @@ def asked_in_view_lines(accuracy: dict, reading: dict | None) -> list[str]:
                        "it tells a class it is not shown from one it is")
             lines.append(f"- The {side}'s {kind}: {one:.0%} of class questions about a class in view "
                          f"once, {absent:.0%} about one not in view; {verdict}.")
+    if not lines:
+        lines.append("- Too few graded class questions to compare: none about an absent class or none about "
+                     "a class in view once (imported clips carry no truth to count the asked class in).")
     return ["**Asked about a class it does not see.**", "\n".join(lines)]
 
 # -- what training cost -----------------------------------------------------------------------------
