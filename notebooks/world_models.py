@@ -234,8 +234,8 @@ if told is not None:
 # %% [markdown]
 # Asked about a class it does not see. A class question ("What colour is the bus?") asks about a
 # class the clip may show once, several times or not at all (the `n` columns count each). A model
-# that looks the class up answers all three alike; one that answers from what such questions usually ask states a colour for a bus that is
-# not there. Here the class questions graded above are split by how many road users of the asked
+# that looks the class up answers all three alike; one that answers from what such questions
+# usually ask states a colour for a bus that is not there. Here the class questions graded above are split by how many road users of the asked
 # class the side's own view holds, for each VLM and for the base LLM told the scene in words.
 
 # %%

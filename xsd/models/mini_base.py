@@ -134,7 +134,8 @@ def conversations_of_step(profile: Profile, step: int) -> list[tuple[str, str, l
     out = []
     for pick in picks:
         scene, style = divmod(pick, len(STYLES))
-        text = text_conversations(profile.world, profile.seed, scene, cfg.base_lookups, cfg.base_absences)[STYLES[style]]
+        texts = text_conversations(profile.world, profile.seed, scene, cfg.base_lookups, cfg.base_absences)
+        text = texts[STYLES[style]]
         out.append((STYLES[style], text["description"], text["turns"]))
     return out
 

@@ -105,8 +105,8 @@ def lookup_turns(truth: dict, v: dict, style: str, rng: np.random.Generator) -> 
 
 def absence_turns(truth: dict, v: dict, style: str, rng: np.random.Generator) -> list[tuple[str, str]]:
     """Per class the view does not show, one class question about it (any of `CLASS_QTYPES`),
-    answered in the style: the world's own questions mostly name a class in view, so a model
-    can answer them well without looking the class up; these turns make it look."""
+    answered in the style: the world's own questions mostly name a class in view, so answering
+    as if the class were there is mostly right; these turns make that answer wrong often."""
     shown = {agent["class"] for agent in v["agents"]}
     turns = []
     for cls in (c for c in S.CLASSES if c not in shown):
