@@ -256,6 +256,11 @@ def test_the_base_stage_resumes_to_the_same_weights_and_both_sides_start_from_it
     written = json.loads((Locations(profile).checkpoint / "training.json").read_text())
     assert written["base_llm"]["conversations_seen"] == 12
 
+    monkeypatch.setenv("XSD_MODELS", str(tmp_path / "alone"))   # trained alone, it is the pair's base LLM
+    assert mini_training.train_base_only(profile, log=quiet["log"])["steps"] == 6
+    alone = mini_base.base_weights(Locations(profile).checkpoint)
+    assert all(torch.equal(value, alone[name]) for name, value in whole.items())
+
     monkeypatch.setenv("XSD_MODELS", str(tmp_path / "parts"))
     assert mini_training.train_pair(profile, stop_after=("base", 3), **quiet) == {}
     directory = Locations(profile).checkpoint
@@ -274,3 +279,36 @@ def test_the_base_stage_resumes_to_the_same_weights_and_both_sides_start_from_it
         for name, value in parts.items():
             mine = name if name.startswith("lm_head.") else "model.language_model." + name.removeprefix("model.")
             assert torch.equal(weights[mine], value[:weights[mine].shape[0]]), (side, name)
+
+
+def test_the_base_command_trains_the_base_llm_alone_and_asks_it_the_questions_in_words(base_profile, run_xsd,
+                                                                                       tmp_path, monkeypatch):
+    profile, root = base_profile
+    env = {"XSD_DATA_ROOT": str(root), "XSD_MODELS": str(tmp_path / "models")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "base.json"
+    result = run_xsd("models", "base", "--profile", profile.source, "--limit", "2", "--jobs", "1", "--json", out,
+                     env=env)
+    assert result.returncode == 0, result.stderr
+    assert "base LLM: 6 steps of 2 conversations" in result.stdout
+    found = json.loads(out.read_text())
+    assert found["base_llm"]["steps"] == 6 and found["base_llm"]["conversations_seen"] == 12
+    for side in ("draft", "target"):
+        reading = found["reading"][side]
+        assert reading["n"] > 0 and 0.0 <= reading["mean"] <= 1.0
+        assert sum(v["n"] for v in reading["by_asked_in_view"].values()) > 0
+        assert f"  {side:6}  {reading['mean']:.1%}" in result.stdout
+    directory = Locations(profile).checkpoint
+    assert mini_base.is_trained(directory)
+    assert not (directory / "draft").exists() and not (directory / "target").exists()   # the pair is not trained
+
+    again = run_xsd("models", "base", "--profile", profile.source, "--limit", "2", "--jobs", "1", env=env)
+    assert again.returncode == 0 and "step 6/6" not in again.stdout   # found finished, not trained again
+
+
+def test_the_base_command_refuses_a_profile_without_a_base_llm(tmp_path, run_xsd):
+    variant, root = smoke_variant(tmp_path, "smokenobase", base_steps=0)
+    result = run_xsd("models", "base", "--profile", variant.source, env={"XSD_DATA_ROOT": str(root)})
+    assert result.returncode == 1
+    assert "trains no shared base LLM (base_steps: 0)" in result.stderr

@@ -67,10 +67,15 @@ def new_base_llm(profile: Profile, directory: Path):
     return LlamaForCausalLM(config), base
 
 
+def is_trained(directory: Path) -> bool:
+    """The checkpoint folder holds a finished base LLM."""
+    return (Path(directory) / FOLDER / "done.json").is_file()
+
+
 def base_weights(directory: Path) -> dict[str, torch.Tensor]:
     """The finished base LLM's weights (a LlamaForCausalLM state dict)."""
     folder = Path(directory) / FOLDER
-    if not (folder / "done.json").is_file():
+    if not is_trained(directory):
         raise FileNotFoundError(f"{folder}: the base LLM is not trained yet")
     return torch.load(folder / "state.pt", map_location="cpu", weights_only=True)["model"]
 

@@ -57,17 +57,12 @@ def train_pair(profile: Profile, jobs: int = 2, log=print, stop_after: tuple[str
     `stop_after=(stage, step)` ends each side after that step of that stage, as a kill would
     (for testing resumption); the report is then not written.
     """
-    from xsd.world.dataset import corpus
-
     models = require_trainable(profile)
     directory = Locations(profile).checkpoint
     if is_trained(directory):
         log(f"already trained: {directory}")
         return json.loads((directory / "training.json").read_text())
-    world = built_world(profile)
-    directory.mkdir(parents=True, exist_ok=True)
-    write_config(profile, directory)
-    save_tokenizer(corpus(world, "train"), models, directory / "tokenizer")
+    prepare_checkpoint(profile, directory)
     started = time.perf_counter()
     tasks = [(str(profile.source or profile.name), side, str(directory), stop_after) for side in SIDES]
     reports = run_in_processes(train_side, tasks, jobs)
@@ -85,6 +80,30 @@ def train_pair(profile: Profile, jobs: int = 2, log=print, stop_after: tuple[str
     write_json_atomic(directory / "training.json", report)
     log(f"trained pair in {directory} ({report['wall_seconds']:.0f} s wall)")
     return report
+
+
+def train_base_only(profile: Profile, log=print, stop_after: tuple[str, int] | None = None) -> dict | None:
+    """Only the profile's shared base LLM, in the checkpoint folder the pair will train in: trained,
+    resumed, or found finished; returns its report (None when `stop_after` ended it early). For
+    changing the base LLM's recipe at a third of the pair's cost: `train_pair` later takes this base
+    LLM as it finds it and trains the rest."""
+    require_trainable(profile)
+    if not mini_base.enabled(profile):
+        raise ModelsNotTrained(f"profile {profile.name} trains no shared base LLM (base_steps: 0)")
+    torch.set_num_threads(profile.models.train.threads)   # as when the pair trains it: the same weights
+    directory = Locations(profile).checkpoint
+    prepare_checkpoint(profile, directory)
+    return mini_base.train_base_llm(profile, directory, log, stop_after)
+
+
+def prepare_checkpoint(profile: Profile, directory: Path) -> None:
+    """The checkpoint folder with its config.json and the shared tokenizer, which every stage reads."""
+    from xsd.world.dataset import corpus
+
+    world = built_world(profile)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_config(profile, directory)
+    save_tokenizer(corpus(world, "train"), profile.models, directory / "tokenizer")
 
 
 def require_trainable(profile: Profile) -> ModelsConfig:

@@ -46,11 +46,16 @@ def answer_from_description(model, tokenizer, side: str, question: str, descript
 
 
 def load_base_llm(profile):
-    """The profile's trained base LLM (eval mode) and its tokenizer."""
+    """The profile's trained base LLM (eval mode) and its tokenizer, trained with the pair or alone
+    (`xsd models base`); ModelsNotTrained when it is not finished."""
+    from xsd.locations import Locations
     from xsd.models import mini_base
-    from xsd.models.registry import trained_checkpoint
+    from xsd.models.registry import ModelsNotTrained
 
-    directory = trained_checkpoint(profile)
+    directory = Locations(profile).checkpoint
+    if not mini_base.is_trained(directory):
+        raise ModelsNotTrained(f"the {profile.name} base LLM is not trained yet (nothing finished in "
+                               f"{directory / mini_base.FOLDER}); run `xsd models base --profile {profile.name}`")
     model, tokenizer = mini_base.new_base_llm(profile, directory)
     model.load_state_dict(mini_base.base_weights(directory))
     return model.eval(), tokenizer
