@@ -85,8 +85,8 @@ def train_pair(profile: Profile, jobs: int = 2, log=print, stop_after: tuple[str
 def train_base_only(profile: Profile, log=print, stop_after: tuple[str, int] | None = None) -> dict | None:
     """Only the profile's shared base LLM, in the checkpoint folder the pair will train in: trained,
     resumed, or found finished; returns its report (None when `stop_after` ended it early). For
-    changing the base LLM's recipe at a third of the pair's cost: `train_pair` later takes this base
-    LLM as it finds it and trains the rest."""
+    trying a change to the base LLM's recipe in about half the pair's time: `train_pair` later
+    takes this base LLM as it finds it and trains the rest."""
     require_trainable(profile)
     if not mini_base.enabled(profile):
         raise ModelsNotTrained(f"profile {profile.name} trains no shared base LLM (base_steps: 0)")
