@@ -284,14 +284,12 @@ def test_the_base_stage_resumes_to_the_same_weights_and_both_sides_start_from_it
 def test_the_base_command_trains_the_base_llm_alone_and_asks_it_the_questions_in_words(base_profile, run_xsd,
                                                                                        tmp_path, monkeypatch):
     profile, root = base_profile
-    env = {"XSD_DATA_ROOT": str(root), "XSD_MODELS": str(tmp_path / "models")}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("XSD_DATA_ROOT", str(root))   # the command's subprocess inherits both
+    monkeypatch.setenv("XSD_MODELS", str(tmp_path / "models"))
     out = tmp_path / "base.json"
-    result = run_xsd("models", "base", "--profile", profile.source, "--limit", "2", "--jobs", "1", "--json", out,
-                     env=env)
+    result = run_xsd("models", "base", "--profile", profile.source, "--limit", "2", "--jobs", "1", "--json", out)
     assert result.returncode == 0, result.stderr
-    assert "base LLM: 6 steps of 2 conversations" in result.stdout
+    assert "[base] step 6/6" in result.stdout and "base LLM: 6 steps of 2 conversations" in result.stdout
     found = json.loads(out.read_text())
     assert found["base_llm"]["steps"] == 6 and found["base_llm"]["conversations_seen"] == 12
     for side in ("draft", "target"):
@@ -303,8 +301,9 @@ def test_the_base_command_trains_the_base_llm_alone_and_asks_it_the_questions_in
     assert mini_base.is_trained(directory)
     assert not (directory / "draft").exists() and not (directory / "target").exists()   # the pair is not trained
 
-    again = run_xsd("models", "base", "--profile", profile.source, "--limit", "2", "--jobs", "1", env=env)
-    assert again.returncode == 0 and "step 6/6" not in again.stdout   # found finished, not trained again
+    again = run_xsd("models", "base", "--profile", profile.source, "--limit", "2", "--jobs", "1")
+    assert again.returncode == 0 and "base LLM: 6 steps" in again.stdout
+    assert "step 6/6" not in again.stdout   # found finished, not trained again
 
 
 def test_the_base_command_refuses_a_profile_without_a_base_llm(tmp_path, run_xsd):
@@ -312,3 +311,12 @@ def test_the_base_command_refuses_a_profile_without_a_base_llm(tmp_path, run_xsd
     result = run_xsd("models", "base", "--profile", variant.source, env={"XSD_DATA_ROOT": str(root)})
     assert result.returncode == 1
     assert "trains no shared base LLM (base_steps: 0)" in result.stderr
+
+
+def test_the_description_reading_needs_a_finished_base_llm_and_names_the_command(tmp_path, monkeypatch):
+    from xsd.models.registry import ModelsNotTrained
+    from xsd.studies import description_reading
+
+    monkeypatch.setenv("XSD_MODELS", str(tmp_path))
+    with pytest.raises(ModelsNotTrained, match="run `xsd models base --profile smoke`"):
+        description_reading.load_base_llm(load_profile("smoke"))
