@@ -140,9 +140,10 @@ if report is not None:
 # What limits the models: stage A's heads measure on the test clips what each frozen tower itself
 # tells apart, lane by lane (`class`, `x` = position bin, `attr` = colour for the video tower and
 # direction of motion for the event tower) and for the whole scene; `motion` is the video tower's
-# direction of each lane's agent from a clip's first and last frame. Where a model's key-fact
-# accuracy above sits well below what its tower tells apart, the loss is in the LLM's reading of
-# the visual tokens, not in the tower.
+# direction of each lane's agent from a clip's first and last frame. `class` is scored on the lanes
+# that hold a road user (chance: one in five); `occupied` is how often a lane head tells an empty
+# lane from one with a road user. Where a model's key-fact accuracy above sits well below what its
+# tower tells apart, the loss is in the LLM's reading of the visual tokens, not in the tower.
 
 # %%
 if report is not None:

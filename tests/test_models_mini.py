@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 pytest.importorskip("transformers")
 
@@ -125,6 +126,20 @@ def test_frame_targets_mask_what_a_frame_cannot_show():
     rgb = mini_tower.frame_targets(truth, 0, SPECS["target"], bins=6)
     assert rgb["lane1_attr"] == -100  # no colour at night
     assert rgb["lighting"] == 2 and rgb["lane1_x"] == 5
+
+
+def test_tower_accuracy_scores_a_lane_class_on_road_users_and_occupancy_apart():
+    """A tower that calls every lane empty is right on the 3 empty lanes of 5, but knows no class."""
+    targets = {"lane0_class": torch.tensor([[0], [0], [0], [2], [3]]), "lane0_x": torch.tensor([[-100]] * 3 + [[1], [4]])}
+
+    def says_empty(pixels):
+        logits = torch.zeros(len(pixels), 6)
+        logits[:, 0] = 1.0
+        return {"lane0_class": logits, "lane0_x": nn.functional.one_hot(torch.tensor([0, 0, 0, 1, 4]), 6).float()}
+
+    images = np.zeros((5, 1, 16, 16, 3), dtype=np.uint8)
+    accuracy = mini_tower.tower_accuracy(says_empty, images, targets, image_size=16)
+    assert accuracy == {"class": 0.0, "occupied": pytest.approx(0.6), "x": 1.0}
 
 
 # -- error paths ----------------------------------------------------------------------------------------

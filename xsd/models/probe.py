@@ -6,7 +6,8 @@ reads visual tokens with attention: per head a weighted mean of the tokens under
 shared by all of them. What the first can tell apart the second need not. This fits both reads
 to the same cached features (stage B: the first frame of every train clip) and targets (each
 lane's class and its colour or motion, `xsd.world.targets.dense_targets`), and scores them on
-clips held out from the fit, so a tower recipe's readability is measured without stage C:
+clips held out from the fit (a lane's class only where it holds a road user), so a tower
+recipe's readability is measured without stage C:
 
   linear     one linear map of all the tokens per fact (what stage A's heads are)
   attention  per fact a learned query over `heads` heads, keys and values shared by every fact,
@@ -89,9 +90,10 @@ def new_probe(name: str, x: torch.Tensor, classes: list[int]) -> nn.Module:
 
 
 def fit_and_score(name: str, x: torch.Tensor, y: torch.Tensor, classes: list[int], held_out: int, steps: int,
-                  seed: int, batch: int = 64) -> list[float]:
+                  seed: int, batch: int = 64, scored: torch.Tensor | None = None) -> list[float]:
     """Held-out accuracy per target column (nan where no held-out clip shows it) of probe `name`,
-    fitted on the first len(x) - held_out clips."""
+    fitted on the first len(x) - held_out clips; scored on `scored` (targets with more of them
+    IGNORE) when given, else on `y`."""
     from xsd.models.train import IGNORE
 
     torch.manual_seed(seed)
@@ -107,24 +109,28 @@ def fit_and_score(name: str, x: torch.Tensor, y: torch.Tensor, classes: list[int
         optimizer.step()
     with torch.no_grad():
         outputs = probe(x[fit:])
+    truth = (y if scored is None else scored)[fit:]
     scores = []
     for k, out in enumerate(outputs):
-        seen = y[fit:, k] != IGNORE
-        scores.append(float((out.argmax(-1)[seen] == y[fit:, k][seen]).float().mean()) if seen.any() else float("nan"))
+        seen = truth[:, k] != IGNORE
+        scores.append(float((out.argmax(-1)[seen] == truth[seen, k]).float().mean()) if seen.any() else float("nan"))
     return scores
 
 
 def probe_side(profile, side: str, directory, held_out: int = 150, steps: int = 1500) -> dict:
     """Both probes' held-out accuracy on one side's features: per lane and the mean, for the lanes'
-    classes and attributes."""
+    classes (over the lanes that hold a road user: an empty lane is easy to tell) and attributes."""
+    from xsd.models.train import IGNORE
     from xsd.world.scene import N_LANES
 
     x, y, classes = probe_data(profile, side, directory)
+    road_users = y.clone()
+    road_users[:, :N_LANES][road_users[:, :N_LANES] == 0] = IGNORE
     if len(x) <= held_out:
         raise ValueError(f"{side}: {len(x)} train clips leave none to fit after holding out {held_out}")
     out = {"clips_fitted": len(x) - held_out, "clips_held_out": held_out, "steps": steps, "seed": profile.seed}
     for name in PROBES:
-        scores = fit_and_score(name, x, y, classes, held_out, steps, profile.seed)
+        scores = fit_and_score(name, x, y, classes, held_out, steps, profile.seed, scored=road_users)
         scores = [None if np.isnan(v) else v for v in scores]   # JSON has no nan
         lane_classes, lane_attributes = scores[:N_LANES], scores[N_LANES:]
         out[name] = {"class": lane_classes, "attr": lane_attributes, "class_mean": mean_of_shown(lane_classes),
