@@ -150,6 +150,17 @@ if report is not None:
     display(world_models.tower_table(report).round(2))
 
 # %% [markdown]
+# Do the models read what their towers tell apart? A description names the road users nearest
+# first, as the reference answers do (they score 1.0 on every row). For the k-th road user in view,
+# the table gives how often a model's description names its class in k-th place, over how many
+# descriptions show a k-th road user. It asks for the one fact a tower is scored on above, `class`,
+# so the two can be set side by side.
+
+# %%
+display(world_models.describe_order_table(accuracy).round(2))
+print("\n".join(world_models.describe_order_lines(accuracy, report)))
+
+# %% [markdown]
 # Reading or remembering? A generated answer fails as soon as it names the wrong class, so the
 # accuracy above mixes two skills. Here each model is instead shown its own reference answer with
 # the fact filled in by every possible value ("The car is red.", "The car is blue.", ...) and

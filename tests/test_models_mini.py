@@ -68,6 +68,28 @@ def test_the_asked_class_is_counted_in_the_side_s_own_view(smoke_data):
     assert {"absent", "one"} <= seen
 
 
+def test_reference_descriptions_name_each_road_user_in_its_place(smoke_data):
+    """Scored road user by road user, the world's own descriptions are right in every place, and
+    the same words in another order are not."""
+    from xsd.models.registry import built_world
+    from xsd.world.dataset import WorldDataset
+
+    samples = [s for s in WorldDataset(built_world(smoke_data), "all").samples if s.qtype == "describe"]
+    for side, style in (("draft", "answer_event"), ("target", "answer_video")):
+        records = [{"answer": getattr(s, style), "in_view": evaluate.classes_in_view(s, side)} for s in samples]
+        order = evaluate.naming_in_order(records)
+        assert order and order[0]["road_user"] == 1 and order[0]["n"] > 0
+        assert all(row["named"] == 1.0 for row in order)
+    in_view = ["bus", "pedestrian"]
+    swapped = evaluate.naming_in_order([{"answer": "I can see a pedestrian and a bus.", "in_view": in_view},
+                                        {"answer": "A bus, then a pedestrian.", "in_view": in_view},
+                                        {"answer": "A bus.", "in_view": in_view}])
+    assert swapped == [{"road_user": 1, "named": pytest.approx(2 / 3), "n": 3},
+                       {"road_user": 2, "named": pytest.approx(1 / 3), "n": 3}]
+    assert evaluate.classes_in_view(next(s for s in WorldDataset(built_world(smoke_data), "all").samples
+                                         if s.qtype == "count"), "target") is None
+
+
 def test_grading_a_hand_labelled_set():
     records = [{"qtype": q, "answer": a, "key_facts": f} for q, a, f, _ in HAND_LABELLED]
     result = evaluate.grade_answers(records)
@@ -219,6 +241,8 @@ def test_interrupted_training_resumes_to_the_same_pair_and_it_runs(smoke_world, 
     for side in ("draft", "target"):
         assert 0 <= result[side]["mean"] <= 1 and result[side]["n"] > 0
         assert all(isinstance(e["answer"], str) for e in result[side]["examples"])
+        described = result[side]["per_qtype"]["describe"]["n"]   # the descriptions, some with no road user in view
+        assert all(0 <= row["named"] <= 1 and row["n"] <= described for row in result[side]["describe_order"])
 
     timings = timing.profile_stage_timings(profile, repeats=2, warmup=1, decode_tokens=3)
     for side in ("draft", "target"):

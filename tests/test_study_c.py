@@ -121,6 +121,22 @@ def test_training_summary_within_over_and_pretrained(smoke):
     assert world_models.training_summary(smoke, None) == "profile smoke: pretrained models, nothing trained here"
 
 
+def test_describe_order_table_and_lines():
+    order = {"draft": [{"road_user": 1, "named": 0.25, "n": 8}],
+             "target": [{"road_user": 1, "named": 0.5, "n": 10}, {"road_user": 2, "named": 0.2, "n": 5}]}
+    accuracy = {side: {"describe_order": rows} for side, rows in order.items()}
+    table = world_models.describe_order_table(accuracy)
+    assert table.loc[2, ("target", "named")] == 0.2 and table.loc[1, ("draft", "n")] == 8
+    report = {"sides": {"target": {"tower": {"test_accuracy": {"class": 0.69, "occupied": 0.97}}},
+                        "draft": {"tower": {"test_accuracy": {"class": 0.84}}}}}   # scored before 'occupied'
+    lines = world_models.describe_order_lines(accuracy, report)
+    assert lines[1] == ("- The target names the nearest road user's class first in 50% of its 10 descriptions "
+                        "with one in view; its tower tells a road user's class at 0.69 (mean over the lanes).")
+    assert "tower" not in lines[0]
+    assert world_models.describe_order_lines({"draft": {"describe_order": []}, "target": accuracy["target"]},
+                                             None)[0] == "- The draft: no graded description with a road user in view."
+
+
 def test_training_and_tower_tables():
     table = world_models.training_table(report(60))
     assert table.index.tolist() == ["tower (s)", "features (s)", "tuning (s)", "tuning steps", "final tuning loss",

@@ -60,6 +60,32 @@ def asked_in_view(sample, side: str) -> str | None:
     return ASKED_IN_VIEW[min(count, 2)]
 
 
+def classes_in_view(sample, side: str) -> list[str] | None:
+    """For a describe question, the classes of the road users in the side's view, nearest lane
+    first (the order a description names them in); None for other questions and without truth."""
+    from xsd.models.mini_sides import SPECS
+    from xsd.world.qa import view
+
+    if sample.qtype != "describe" or not sample.truth:
+        return None
+    return [a["class"] for a in sorted(view(sample.truth, SPECS[side].view)["agents"], key=lambda a: a["lane"])]
+
+
+def naming_in_order(records: list[dict]) -> list[dict]:
+    """Of the descriptions (records with "in_view"), per road user k (1: the nearest in view), the
+    share whose k-th named class is that road user's class, and over how many descriptions whose
+    view holds a k-th road user: whether a model reads the visual tokens road user by road user,
+    apart from how it phrases the rest."""
+    from xsd.world.qa import classes_named
+
+    hits: dict[int, list[bool]] = defaultdict(list)
+    for record in records:
+        named = classes_named(record["answer"])
+        for k, cls in enumerate(record.get("in_view") or []):
+            hits[k + 1].append(k < len(named) and named[k] == cls)
+    return [{"road_user": k, "named": sum(h) / len(h), "n": len(h)} for k, h in sorted(hits.items())]
+
+
 def grade_answers(records: list[dict]) -> dict:
     """records: {"qtype", "answer", "key_facts"} each, and "asked_in_view" for a question naming a
     class → accuracy per question type, the mean over all graded answers, the mean over question
@@ -98,9 +124,10 @@ def evaluate_side(profile_ref: str, side: str, limit: int | None = None, threads
     dataset = WorldDataset(built_world(profile), "test", event_frames=profile.models.event_frames)
     started = time.perf_counter()
     records = [{"id": s.id, "qtype": s.qtype, "key_facts": s.key_facts, "asked_in_view": asked_in_view(s, side),
-                "answer": generate_answer(pair, side, dataset, s)}
+                "in_view": classes_in_view(s, side), "answer": generate_answer(pair, side, dataset, s)}
                for s in gradable(dataset.samples, side, limit)]
     result = grade_answers(records)
+    result["describe_order"] = naming_in_order(records)
     result["seconds"] = time.perf_counter() - started
     result["examples"] = examples(records)
     return result
@@ -114,7 +141,8 @@ def examples(records: list[dict]) -> list[dict]:
     for record in records:
         if shown[record["qtype"]] < EXAMPLES_PER_TYPE:
             shown[record["qtype"]] += 1
-            out.append({**record, "correct": grade(record["answer"], record["key_facts"])})
+            shown_fields = {k: v for k, v in record.items() if k != "in_view"}
+            out.append({**shown_fields, "correct": grade(record["answer"], record["key_facts"])})
     return out
 
 
@@ -134,9 +162,15 @@ def evaluate_profile(profile: Profile, limit: int | None = None, jobs: int = 2,
                 **dict(zip(SIDES, results))}
 
     return cached_json(directory / f"eval_limit{limit or 'all'}.json", compute, refresh=not use_cache,
-                       valid=has_asked_in_view)
+                       valid=is_current)
 
 
 def has_asked_in_view(result: dict) -> bool:
     """False for a result cached before the class questions were split by the asked class in view."""
     return all("by_asked_in_view" in result[side] for side in SIDES)
+
+
+def is_current(result: dict) -> bool:
+    """False for a result cached before the class questions were split by the asked class in view,
+    or before the descriptions were scored road user by road user."""
+    return has_asked_in_view(result) and all("describe_order" in result[side] for side in SIDES)

@@ -239,6 +239,42 @@ def tower_table(report: dict):
     return pd.DataFrame({side: r["tower"]["test_accuracy"] for side, r in report["sides"].items()})
 
 
+def describe_order_table(accuracy: dict):
+    """Per road user in view (rows, 1 = the nearest), the share of each model's descriptions that
+    name its class in its place, and over how many descriptions (xsd.studies.model_accuracy.naming_in_order)."""
+    import pandas as pd
+
+    columns = {}
+    for side in SIDES:
+        rows = {r["road_user"]: r for r in accuracy[side]["describe_order"]}
+        columns[(side, "named")] = {k: r["named"] for k, r in rows.items()}
+        columns[(side, "n")] = {k: r["n"] for k, r in rows.items()}
+    table = pd.DataFrame(columns)
+    for side in SIDES:   # a side without a k-th road user in any description leaves a gap, not 0
+        table[(side, "n")] = table[(side, "n")].astype("Int64")
+    table.index.name = "road user in view"
+    return table
+
+
+def describe_order_lines(accuracy: dict, report: dict | None) -> list[str]:
+    """Per model: how often its descriptions name the nearest road user's class, beside how well its
+    tower tells a road user's class (when the models were trained here)."""
+    lines = []
+    for side in SIDES:
+        order = accuracy[side]["describe_order"]
+        if not order:
+            lines.append(f"- The {side}: no graded description with a road user in view.")
+            continue
+        nearest = order[0]
+        line = (f"- The {side} names the nearest road user's class first in {nearest['named']:.0%} of its "
+                f"{nearest['n']} descriptions with one in view")
+        tower = (report or {}).get("sides", {}).get(side, {}).get("tower", {}).get("test_accuracy", {})
+        if "occupied" in tower:   # stage A scored the class on road users only
+            line += f"; its tower tells a road user's class at {tower['class']:.2f} (mean over the lanes)"
+        lines.append(line + ".")
+    return lines
+
+
 # -- reading or remembering: the fact choice ---------------------------------------------------------
 
 SAME_CHOICE = 0.10  # a train − test difference within ±0.10 reads "about as well on both"

@@ -352,6 +352,11 @@ def read_facts(text: str, keys) -> dict:
     return out
 
 
+def classes_named(text: str) -> list[str]:
+    """The classes an answer names, in the order it names them (singular; repeats kept)."""
+    return [_SINGULAR[word] for word in _WORD.findall(text.lower()) if word in _SINGULAR]
+
+
 def names_class(text: str, cls: str) -> bool:
     """The text names `cls` (singular or plural) as a word."""
     return cls in {_SINGULAR.get(word) for word in _WORD.findall(text.lower())}
