@@ -151,7 +151,7 @@ if report is not None:
 
 # %% [markdown]
 # Do the models read what their towers tell apart? A description names the road users nearest
-# first, as the reference answers do (they score 1.0 on every row). For the k-th road user in view,
+# first, as the reference answers do. For the k-th road user in view,
 # the table gives how often a model's description names its class in k-th place, over how many
 # descriptions show a k-th road user. It asks for the one fact a tower is scored on above, `class`,
 # so the two can be set side by side.

@@ -307,5 +307,6 @@ def road_users_only(targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 
 def occupancy_accuracy(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict[str, float]:
     """Per lane class head, `lane<k>_occupied`: how often it tells an empty lane from one with a road user."""
-    return {name.replace("_class", "_occupied"): ((logits[name].argmax(-1) == 0) == (targets[name] == 0)).float().mean().item()
-            for name in logits if name.startswith("lane") and name.endswith("_class")}
+    heads = [name for name in logits if name.startswith("lane") and name.endswith("_class")]
+    return {name.replace("_class", "_occupied"):
+            ((logits[name].argmax(-1) == 0) == (targets[name] == 0)).float().mean().item() for name in heads}
