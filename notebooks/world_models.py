@@ -150,6 +150,18 @@ if report is not None:
     display(world_models.tower_table(report).round(2))
 
 # %% [markdown]
+# The same comparison question type by question type: each type's key fact is decided by one of
+# those quantities (`world_models.DECIDING_QUANTITY`; descriptions need them all, and no head reads
+# the camera's motion). A type the model reads below 60% although its tower tells the quantity apart
+# above 0.75 is a fact the visual tokens carry and the language model does not read.
+
+# %%
+if report is not None:
+    gaps = {side: world_models.tower_gap_table(accuracy, report, side) for side in ("target", "draft")}
+    display(pd.concat(gaps, axis=1).round(2))
+    print("\n".join(world_models.tower_gap_line(accuracy, report, side) for side in ("target", "draft")))
+
+# %% [markdown]
 # Do the models read what their towers tell apart? A description names the road users nearest
 # first, as the reference answers do. For the k-th road user in view,
 # the table gives how often a model's description names its class in k-th place, over how many

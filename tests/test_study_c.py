@@ -137,6 +137,24 @@ def test_describe_order_table_and_lines():
                                              None)[0] == "- The draft: no graded description with a road user in view."
 
 
+def test_tower_gap_names_the_types_read_below_what_the_tower_tells_apart():
+    per_qtype = {"colour": 0.5, "position": 0.9, "direction": 0.3, "describe": 0.1}
+    accuracy = {"target": {"per_qtype": {q: {"accuracy": a, "n": 40} for q, a in per_qtype.items()}}}
+    tower = {"attr": 0.92, "x": 0.93, "motion": 0.72}
+    report = {"sides": {"target": {"tower": {"test_accuracy": tower}}}}
+    table = world_models.tower_gap_table(accuracy, report)
+    assert table.index.tolist() == ["colour", "position", "direction"]      # describe: no deciding quantity
+    assert table.loc["direction", "quantity"] == "motion" and table.loc["colour", "tower"] == 0.92
+    assert world_models.tower_gap_line(accuracy, report) == (
+        "1 of 3 question types is below 60% key-fact accuracy although the target's tower tells the deciding "
+        "quantity apart above 0.75: colour (50%; tower attr 0.92).")     # direction: tower 0.72, not above
+    tower["motion"] = 0.8
+    assert world_models.tower_gap_line(accuracy, report).startswith("2 of 3 question types are below")
+    per_qtype.update(colour=0.6, direction=0.6)
+    accuracy["target"]["per_qtype"] = {q: {"accuracy": a, "n": 40} for q, a in per_qtype.items()}
+    assert world_models.tower_gap_line(accuracy, report).startswith("No question type is below 60%")
+
+
 def test_training_and_tower_tables():
     table = world_models.training_table(report(60))
     assert table.index.tolist() == ["tower (s)", "features (s)", "tuning (s)", "tuning steps", "final tuning loss",

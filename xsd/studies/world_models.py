@@ -239,6 +239,44 @@ def tower_table(report: dict):
     return pd.DataFrame({side: r["tower"]["test_accuracy"] for side, r in report["sides"].items()})
 
 
+# The stage-A quantity that decides each question type's key fact, per side (`attr` is colour for
+# the video tower, direction for the event tower). A description needs every quantity and no head
+# reads the camera's own motion, so `describe` and `ego_motion` have none.
+DECIDING_QUANTITY = {
+    "target": {"colour": "attr", "position": "x", "direction": "motion", "count": "count",
+               "lighting": "lighting", "presence": "class", "count_class": "class", "objects": "class"},
+    "draft": {"direction": "attr", "position": "x", "count": "count", "presence": "class",
+              "count_class": "class", "objects": "class"},
+}
+READ_AT_LEAST, TOWER_ABOVE = 0.60, 0.75  # a type the tower separates above 0.75 should be read at 60%
+
+
+def tower_gap_table(accuracy: dict, report: dict, side: str = "target"):
+    """Per question type with a deciding quantity (rows): the model's key-fact accuracy, that
+    quantity and how well the side's tower tells it apart on the test clips."""
+    import pandas as pd
+
+    tower = report["sides"][side]["tower"]["test_accuracy"]
+    rows = {qtype: {"model": accuracy[side]["per_qtype"][qtype]["accuracy"], "quantity": quantity,
+                    "tower": tower.get(quantity, float("nan"))}
+            for qtype, quantity in DECIDING_QUANTITY[side].items() if qtype in accuracy[side]["per_qtype"]}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def tower_gap_line(accuracy: dict, report: dict, side: str = "target") -> str:
+    """Which question types the model reads below 60% although its tower tells their deciding
+    quantity apart above 0.75: facts the tower holds and the LLM does not read."""
+    table = tower_gap_table(accuracy, report, side)
+    gaps = table[(table["tower"] > TOWER_ABOVE) & (table["model"] < READ_AT_LEAST)]
+    rule = (f"below {READ_AT_LEAST:.0%} key-fact accuracy although the {side}'s tower tells the deciding "
+            f"quantity apart above {TOWER_ABOVE}")
+    if gaps.empty:
+        return f"No question type is {rule}."
+    shown = [f"{qtype} ({row.model:.0%}; tower {row.quantity} {row.tower:.2f})" for qtype, row in gaps.iterrows()]
+    verb = "is" if len(shown) == 1 else "are"
+    return f"{len(shown)} of {len(table)} question types {verb} {rule}: {readings.join(shown)}."
+
+
 def describe_order_table(accuracy: dict):
     """Per road user in view (rows, 1 = the nearest), the share of each model's descriptions that
     name its class in its place, and over how many descriptions (xsd.studies.model_accuracy.naming_in_order)."""
