@@ -58,6 +58,36 @@ def test_malformed_profiles_name_file_and_key(tmp_path, text, message):
     assert str(path) in str(error.value)
 
 
+def test_a_profile_that_extends_another_holds_only_its_changes(tmp_path):
+    path = _write(tmp_path, "extends: mini\nname: custom\nmodels:\n  train: {tune_steps: 3000}\n"
+                            "  target_tower: {num_layers: 2}\n")
+    custom, mini = load_profile(path), load_profile("mini")
+    assert custom.name == "custom" and custom.source == str(path)
+    assert custom.models.train.tune_steps == 3000 and custom.models.target_tower.num_layers == 2
+    # everything it does not name is mini's, down to the neighbours of what it changes
+    assert custom.models.train.still_steps == mini.models.train.still_steps
+    assert custom.models.target_tower.hidden_size == mini.models.target_tower.hidden_size
+    assert custom.world == mini.world and custom.extract == mini.extract
+
+
+def test_a_profile_may_extend_a_file_beside_it(tmp_path):
+    (tmp_path / "base.yaml").write_text(_mini_text().replace("name: mini", "name: base"))
+    path = _write(tmp_path, "extends: base.yaml\nname: child\nseed: 3\n")
+    assert (load_profile(path).name, load_profile(path).seed) == ("child", 3)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("extends: huge\nname: x\n", "unknown profile 'huge'"),
+    ("extends: [mini]\nname: x\n", "extends: must name a profile"),
+    ("extends: custom.yaml\nname: x\n", "extends: 'custom.yaml' extends this profile in turn"),
+    ("extends: mini\nname: x\nmodels: {train: {tune_step: 7}}\n", r"unknown key\(s\) \['tune_step'\]"),
+])
+def test_a_bad_extends_is_named(tmp_path, text, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(ProfileError, match=message):
+        load_profile(path)
+
+
 def test_a_wrongly_typed_section_names_its_section(tmp_path):
     path = _write(tmp_path, "name: x\ndescription: y\nseed: 0\nworld: 5\n")
     with pytest.raises(ProfileError, match=r"world: expected a mapping"):

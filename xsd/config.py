@@ -218,18 +218,43 @@ def _profile_problems(profile: "Profile") -> list[tuple[str, str]]:
 
 
 def load_profile(name_or_path: str | Path = "mini") -> Profile:
+    """A profile by name (`mini`) or path (`my.yaml`); a file with `extends: <profile>` holds only
+    what it changes in that profile (mappings merge key by key, anything else replaces)."""
     path = profile_path(name_or_path)
+    data = {**_profile_settings(path, ()), "source": str(path)}
+    profile = _build(Profile, data, where=str(path))
+    for key, problem in _profile_problems(profile):
+        raise ProfileError(f"{path}: {key}: {problem}")
+    return profile
+
+
+def _profile_settings(path: Path, extended_by: tuple[Path, ...]) -> dict:
+    """The settings a profile file holds, with those of the profile it `extends` beneath them."""
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ProfileError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: expected a mapping of settings, found {type(data).__name__}")
-    data = {**data, "source": str(path)}
-    profile = _build(Profile, data, where=str(path))
-    for key, problem in _profile_problems(profile):
-        raise ProfileError(f"{path}: {key}: {problem}")
-    return profile
+    if "extends" not in data:
+        return data
+    base = data.pop("extends")
+    if not isinstance(base, str) or not base:
+        raise ProfileError(f"{path}: extends: must name a profile or a .yaml file, found {base!r}")
+    base_path = profile_path(path.parent / base if base.endswith((".yaml", ".yml")) else base)
+    chain = extended_by + (path,)
+    if base_path.resolve() in {p.resolve() for p in chain}:
+        raise ProfileError(f"{path}: extends: {base!r} extends this profile in turn "
+                           f"({' -> '.join(str(p) for p in chain + (base_path,))})")
+    return _merged(_profile_settings(base_path, chain), data)
+
+
+def _merged(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        both_mappings = isinstance(value, dict) and isinstance(base.get(key), dict)
+        out[key] = _merged(base[key], value) if both_mappings else value
+    return out
 
 
 def fingerprint(obj) -> str:
