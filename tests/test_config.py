@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,16 @@ def test_a_profile_that_extends_another_holds_only_its_changes(tmp_path):
     assert custom.models.train.still_steps == mini.models.train.still_steps
     assert custom.models.target_tower.hidden_size == mini.models.target_tower.hidden_size
     assert custom.world == mini.world and custom.extract == mini.extract
+
+
+def test_mini_long_is_mini_trained_longer():
+    mini, long = load_profile("mini"), load_profile("mini-long")
+    assert (long.world, long.extract, long.adapters, long.seed) == (mini.world, mini.extract, mini.adapters, mini.seed)
+    assert dataclasses.replace(long.models, train=mini.models.train) == mini.models
+    changed = {key for key, value in dataclasses.asdict(long.models.train).items()
+               if getattr(mini.models.train, key) != value}
+    assert changed == {"base_steps", "tower_steps", "tune_steps", "still_steps"}
+    assert all(getattr(long.models.train, key) > getattr(mini.models.train, key) for key in changed)
 
 
 def test_a_profile_may_extend_a_file_beside_it(tmp_path):
