@@ -90,6 +90,7 @@ def test_a_profile_may_extend_a_file_beside_it(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("extends: huge\nname: x\n", "unknown profile 'huge'"),
     ("extends: [mini]\nname: x\n", "extends: must name a profile"),
+    ("extends: mini\nseed: 3\n", "needs a name of its own"),
     ("extends: custom.yaml\nname: x\n", "extends: 'custom.yaml' extends this profile in turn"),
     ("extends: mini\nname: x\nmodels: {train: {tune_step: 7}}\n", r"unknown key\(s\) \['tune_step'\]"),
 ])

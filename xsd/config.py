@@ -241,6 +241,9 @@ def _profile_settings(path: Path, extended_by: tuple[Path, ...]) -> dict:
     base = data.pop("extends")
     if not isinstance(base, str) or not base:
         raise ProfileError(f"{path}: extends: must name a profile or a .yaml file, found {base!r}")
+    if "name" not in data:
+        raise ProfileError(f"{path}: a profile that extends {base!r} needs a name of its own "
+                           "(its world, models and results are kept under its name)")
     base_path = profile_path(path.parent / base if base.endswith((".yaml", ".yml")) else base)
     chain = extended_by + (path,)
     if base_path.resolve() in {p.resolve() for p in chain}:
