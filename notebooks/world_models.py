@@ -127,7 +127,9 @@ print("\n".join(world_models.accuracy_verdicts(accuracy)))
 
 # %% [markdown]
 # What training cost: both models train side by side, one process and one thread each, on the
-# machine that built this book (budget 20 minutes on 2 cores, goal 12).
+# machine that built this book (budget 20 minutes on 2 cores, goal 12). While the draft's process
+# trains the shared base LLM, the target's trains the draft's tower and features after its own;
+# the table gives each stage's time under the model it belongs to, whichever process trained it.
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: training times and peak memory measured when the models were trained

@@ -9,6 +9,7 @@ import yaml
 
 pytest.importorskip("transformers")
 
+from safetensors.torch import load_file  # noqa: E402
 from conftest import smoke_variant  # noqa: E402
 from xsd.config import ProfileError, load_profile  # noqa: E402
 from xsd.locations import Locations  # noqa: E402
@@ -244,13 +245,16 @@ def base_profile(tmp_path_factory):
 @pytest.mark.slow
 def test_the_base_stage_resumes_to_the_same_weights_and_both_sides_start_from_it(base_profile, tmp_path,
                                                                                   monkeypatch):
+    """Also: the target's process, alone first, trains the draft's tower and features too, and the
+    pair is the one the draft's own process trains."""
     profile, root = base_profile
     monkeypatch.setenv("XSD_DATA_ROOT", str(root))
     quiet = {"jobs": 1, "log": lambda _: None}
 
     monkeypatch.setenv("XSD_MODELS", str(tmp_path / "whole"))
     report = mini_training.train_pair(profile, **quiet)
-    whole = mini_base.base_weights(Locations(profile).checkpoint)
+    whole_dir = Locations(profile).checkpoint
+    whole = mini_base.base_weights(whole_dir)
     assert report["base_llm"]["steps"] == 6 and report["base_llm"]["seconds"] > 0
     assert report["sides"]["draft"]["base_llm_seconds"] > 0
     written = json.loads((Locations(profile).checkpoint / "training.json").read_text())
@@ -272,6 +276,19 @@ def test_the_base_stage_resumes_to_the_same_weights_and_both_sides_start_from_it
     assert whole.keys() == parts.keys()
     for name, value in whole.items():
         assert torch.equal(value, parts[name]), name
+
+    monkeypatch.setenv("XSD_MODELS", str(tmp_path / "helped"))   # the target's process first, alone
+    helped = Locations(profile).checkpoint
+    mini_training.prepare_checkpoint(profile, helped)
+    reference = str(profile.source or profile.name)
+    target = mini_training.train_side(reference, "target", str(helped))
+    assert (helped / "draft_tower" / "done.json").is_file() and (helped / "draft_features" / "done.json").is_file()
+    assert not (helped / "draft_tune").exists() and target["base_llm_seconds"] > 0
+    draft = mini_training.train_side(reference, "draft", str(helped))
+    assert draft["tower"] == json.loads((helped / "draft_tower" / "done.json").read_text())  # found, not retrained
+    for side in ("draft", "target"):   # the same pair, whichever process trained the draft's tower
+        ours, theirs = (load_file(next((d / side).glob("*.safetensors"))) for d in (helped, whole_dir))
+        assert ours.keys() == theirs.keys() and all(torch.equal(v, theirs[n]) for n, v in ours.items()), side
 
     for side in ("draft", "target"):   # stage C starts from the base weights
         model, _ = mini_tuning.side_model(profile, SPECS[side], directory)

@@ -203,6 +203,23 @@ def smoke_world(tmp_path_factory):
     return root
 
 
+def test_a_stage_another_process_runs_is_busy_to_a_process_that_does_not_wait(tmp_path):
+    from xsd.models.mini_sides import BUSY, exclusive, run_once
+
+    ran = []
+
+    def run(folder, stop):
+        ran.append(folder)
+        return {"steps": 1}
+
+    with exclusive(tmp_path / "tower.lock"):   # held through another open file, as by another process
+        assert run_once(tmp_path / "tower", "tower", run, None, wait=False) == BUSY
+    assert ran == []
+    assert run_once(tmp_path / "tower", "tower", run, None, wait=False)["steps"] == 1
+    assert run_once(tmp_path / "tower", "tower", run, None)["steps"] == 1 and len(ran) == 1   # found done
+    assert (tmp_path / "tower" / "done.json").is_file()
+
+
 def saved_weights(directory):
     from safetensors.torch import load_file
 

@@ -14,17 +14,16 @@ The model is the target's LLM (the base vocabulary + <image>, <video>, <pad>, pa
 multiple of 64; only the base tokens occur in the text); the draft, whose vocabulary is the base
 one, takes the first rows of its embedding and LM head (`load_base_llm`).
 
-It trains once per checkpoint, in base_llm/, under a file lock: the draft, the quicker side,
-trains it before its own stage A while the target runs its stage A; the target takes it before
-its stage C, by then finished or waited for (a side that finds it interrupted resumes it).
+It trains once per checkpoint, in base_llm/, under a file lock (as every stage): the draft, the
+quicker side, trains it before its own stage A while the target's process runs both sides' stages
+A and B; the target takes it before its stage C, by then finished or waited for (a side that finds
+it interrupted resumes it).
 Resumable as every stage (`run_steps`; done.json when finished); its report goes into
 training.json.
 """
 from __future__ import annotations
 
-import fcntl
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -147,24 +146,11 @@ def conversations_of_step(profile: Profile, step: int) -> list[tuple[str, str, l
 
 # -- the stage ------------------------------------------------------------------------------------
 
-@contextmanager
-def exclusive(path: Path):
-    """Held by one process at a time (released when it ends, however it ends)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def train_base_llm(profile: Profile, directory: Path, log, stop_after: tuple[str, int] | None = None):
     """The base LLM's report once it is trained (training it, resuming it or waiting for it), or
     None when `stop_after` ended it early."""
-    with exclusive(Path(directory) / f"{FOLDER}.lock"):
-        return run_once(Path(directory) / FOLDER, STAGE,
-                        lambda folder, stop: _train(profile, Path(directory), folder, log, stop), stop_after)
+    return run_once(Path(directory) / FOLDER, STAGE,
+                    lambda folder, stop: _train(profile, Path(directory), folder, log, stop), stop_after)
 
 
 def _train(profile: Profile, directory: Path, folder: Path, log, stop: int | None) -> dict | None:

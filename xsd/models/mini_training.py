@@ -22,7 +22,9 @@ With `base_steps`, both LLMs start stage C from one shared base LLM (xsd.models.
 causal LM on scene text in both answer styles, trained once per checkpoint, by the draft before
 its stage A; the target takes it before its stage C); without, from random weights.
 
-The two sides are independent, so they train side by side in two processes (one thread each).
+The two sides are independent, so they train side by side in two processes (one thread each);
+the target's, which would wait for the base LLM after its stage B, trains the draft's stages A and
+B meanwhile (`train_side`).
 Everything lives in `Locations(profile).checkpoint`, keyed by the models and world settings,
 the seed and MODELS_RECIPE (xsd.locations). Each stage is resumable (run_steps writes
 atomic checkpoints; a finished stage leaves `done.json`), and the finished pair is two Hugging
@@ -42,7 +44,7 @@ from xsd.config import SIDES, Profile, load_profile
 from xsd.locations import MODELS_RECIPE, Locations
 from xsd.models import mini_base
 from xsd.models.config import ModelsConfig
-from xsd.models.mini_sides import SPECS, side_logger
+from xsd.models.mini_sides import BUSY, SPECS, side_logger
 from xsd.models.mini_tower import pretrain_tower
 from xsd.models.mini_tuning import align_projector, cache_features, save_side, tune_llm
 from xsd.models.registry import ModelsNotTrained, built_world, is_trained
@@ -137,29 +139,67 @@ def train_side(profile_ref: str, side: str, directory: str, stop_after: tuple[st
     """Stages A, B, (align), C of one side, each skipped when already done, and the base LLM before
     the first stage that reads it (and, on the side that trains it, before stage A); returns the
     side's report, in which `base_llm_seconds` is what this side spent on the base LLM (training
-    it or waiting for it)."""
+    it or waiting for it).
+
+    The side that does not train the base LLM would wait for it after its own stage B; it trains
+    the other side's stages A and B meanwhile, unless that side's process has begun them (the
+    pair is the same whichever process trains a stage: each stage is seeded by itself)."""
     profile = load_profile(profile_ref)
     models, spec, directory = profile.models, SPECS[side], Path(directory)
     torch.set_num_threads(models.train.threads)
     log = side_logger(side)
     report = {"side": side}
     stages = (pretrain_tower, cache_features) + ((align_projector,) if models.train.align_steps else ()) + (tune_llm,)
-    reads_base = stages[2]
-    base_first = side == mini_base.TRAINED_BY
-    for stage in stages:
-        if mini_base.enabled(profile) and (stage is reads_base or (stage is pretrain_tower and base_first)):
-            started = time.perf_counter()
-            base = mini_base.train_base_llm(profile, directory, log, stop_after)
-            report["base_llm_seconds"] = report.get("base_llm_seconds", 0.0) + time.perf_counter() - started
-            if base is None:
-                return report
-        result = stage(profile, spec, directory, log, stop_after)
-        if result is None:
+    before_base, from_base = stages[:2], stages[2:]
+    with_base = mini_base.enabled(profile)
+    if with_base and side == mini_base.TRAINED_BY and not _base_llm(profile, directory, log, stop_after, report):
+        return report
+    for stage in before_base:
+        if not _stage(stage, profile, spec, directory, log, stop_after, report):
             return report
-        report[stage.__name__] = result
+    if with_base and side != mini_base.TRAINED_BY:
+        if not _other_sides_stages(before_base, profile, side, directory, stop_after):
+            return report
+    if with_base and not _base_llm(profile, directory, log, stop_after, report):
+        return report
+    for stage in from_base:
+        if not _stage(stage, profile, spec, directory, log, stop_after, report):
+            return report
     save_side(profile, spec, directory)
     report["seconds"] = (sum(r["seconds"] for k, r in report.items() if isinstance(r, dict))
                          + report.get("base_llm_seconds", 0.0))
     report["peak_rss_mb"] = peak_rss_mb()
-    log(f"done in {report['seconds']:.0f} s, peak memory {report['peak_rss_mb']:.0f} MB")
+    log(f"done: its stages took {report['seconds']:.0f} s, peak memory {report['peak_rss_mb']:.0f} MB")
     return report
+
+
+def _stage(stage, profile: Profile, spec, directory: Path, log, stop_after, report: dict) -> bool:
+    """Run (or find done) one of the side's stages into its report; False when `stop_after` ended it."""
+    result = stage(profile, spec, directory, log, stop_after)
+    if result is None:
+        return False
+    report[stage.__name__] = result
+    return True
+
+
+def _base_llm(profile: Profile, directory: Path, log, stop_after, report: dict) -> bool:
+    """Train, resume or wait for the shared base LLM, adding the time to the side's report; False
+    when `stop_after` ended it."""
+    started = time.perf_counter()
+    base = mini_base.train_base_llm(profile, directory, log, stop_after)
+    report["base_llm_seconds"] = report.get("base_llm_seconds", 0.0) + time.perf_counter() - started
+    return base is not None
+
+
+def _other_sides_stages(stages, profile: Profile, side: str, directory: Path, stop_after) -> bool:
+    """The other side's `stages`, trained by this side's process unless done or begun by its own
+    (then left to it); False when `stop_after` ended one."""
+    other = next(s for s in SIDES if s != side)
+    log = side_logger(f"{other}, by the {side} process")
+    for stage in stages:
+        result = stage(profile, SPECS[other], directory, log, stop_after, wait=False)
+        if result is BUSY:
+            return True
+        if result is None:
+            return False
+    return True
