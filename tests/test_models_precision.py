@@ -1,6 +1,7 @@
 """A profile's training precision: float32 unless set, keys the checkpoint only when set, and an
 unknown precision is refused on load naming the file and the key."""
 import pytest
+import torch
 import yaml
 
 from xsd.config import ProfileError, load_profile
@@ -32,3 +33,23 @@ def test_an_unknown_precision_is_refused_on_load(tmp_path):
     with pytest.raises(ProfileError, match="precision.*float32.*bfloat16.*float16") as error:
         load_profile(path)
     assert str(path) in str(error.value)
+
+
+def test_bfloat16_on_hardware_that_emulates_it_is_warned_of(monkeypatch, tmp_path):
+    from torch import nn
+
+    from xsd import device
+    from xsd.models import train
+
+    model = nn.Linear(4, 1)
+    said = []
+    settings = train.LoopSettings(steps=1, lr=0.01, seed=0, precision="bfloat16")
+    monkeypatch.setattr(device, "native_bf16", lambda where: False)
+    train.run_steps(model, lambda step: model(torch.ones(2, 4)).float().pow(2).mean(), settings,
+                    tmp_path / "emulated", log=said.append)
+    assert any("without bf16 instructions" in line and "float32" in line for line in said)
+    monkeypatch.setattr(device, "native_bf16", lambda where: True)
+    said.clear()
+    train.run_steps(model, lambda step: model(torch.ones(2, 4)).float().pow(2).mean(), settings,
+                    tmp_path / "native", log=said.append)
+    assert said and not any("bf16" in line for line in said)

@@ -90,7 +90,8 @@ class TrainConfig:
     # Video-LLaVA learns from images beside its videos; the rest show every frame the side reads
     still_steps: int = 0
     # "bfloat16": every training step's forward under bf16 autocast (weights and optimizer stay fp32);
-    # on a CPU with bf16 instructions the LLM's steps are ~1.3x faster (see xsd/profiles/mini.yaml)
+    # only worth it on hardware with bf16 instructions (xsd.device.native_bf16): elsewhere a step
+    # runs several times slower than in float32 (see xsd/profiles/mini.yaml)
     precision: str = "float32"
     # stage A also teaches every patch token of a tower what its patch shows (the classes and the
     # colours or motions of the agents there, xsd.world.targets.patch_targets), through one head

@@ -64,6 +64,7 @@ def run_steps(model: nn.Module, loss_of_step: Callable[[int], torch.Tensor], set
         return losses
     if start:
         log(f"resuming at step {start}/{settings.steps}")
+    warn_of_emulated_bf16(settings.precision, params, log)
     model.train()
     for step in range(start, settings.steps):
         with autocast(settings.precision, params):
@@ -93,6 +94,17 @@ def autocast(precision: str, params: list[torch.Tensor]):
         raise ValueError(f"precision must be one of {PRECISIONS}, found {precision!r}")
     device = params[0].device.type if params else "cpu"
     return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+
+
+def warn_of_emulated_bf16(precision: str, params: list[torch.Tensor], log: Callable[[str], None]) -> None:
+    """bf16 autocast on hardware that only emulates bf16 is several times slower than float32:
+    say so before the run rather than let a half-hour job take hours."""
+    from xsd.device import native_bf16
+
+    device = params[0].device if params else torch.device("cpu")
+    if precision == "bfloat16" and not native_bf16(device):
+        log(f"warning: precision bfloat16 on a {device.type} without bf16 instructions: every step "
+            "emulates bf16 and runs several times slower than float32 (set precision: float32)")
 
 
 def _trainable_state(model: nn.Module) -> dict:
