@@ -145,3 +145,13 @@ def test_a_static_decoder_returns_generates_tokens(tiny_shapes):
         assert results["ar-loop"]["tokens"] == results["b1"]["tokens"] == results["ar"]["tokens"]
     finally:
         decoder.close()
+
+
+def test_the_cpu_summary_names_its_kernels_and_bf16(monkeypatch):
+    from xsd import device
+
+    monkeypatch.setattr(device, "native_bf16", lambda where: False)
+    summary = device.cpu_summary()
+    assert torch.backends.cpu.get_cpu_capability() in summary and "bf16 in hardware: no" in summary
+    monkeypatch.setattr(device, "native_bf16", lambda where: True)
+    assert "bf16 in hardware: yes" in device.cpu_summary()

@@ -66,6 +66,7 @@ def test_book_builds_strictly_with_reproducibility_page(run_xsd, tmp_path):
         assert (html / f"{page}.html").is_file(), page
     page = (paths.book_dir() / "reproducibility.md").read_text()
     assert "| speed_ratio | smoke |" in page and "transformers" in page
+    assert "- CPU: " in page and "bf16 in hardware: " in page  # what the timings were measured on
     assert "| models |" in page and "| decode benchmark |" in page  # the pipeline steps and their times
     assert (paths.figures_dir() / "speed_ratio_heatmap.png").is_file()
 

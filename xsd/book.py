@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from xsd import paths
+from xsd.device import cpu_summary
 from xsd.runner import RunRecord, load_records, prepare_book, run_notebook
 
 TOC = paths.REPO / "_toc.yml"
@@ -101,6 +102,7 @@ def write_reproducibility_page(profile: str, records: list[RunRecord],
         f"- git revision: `{_git_revision()}`",
         f"- built: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
         f"- Python {platform.python_version()} on {platform.platform()}",
+        f"- CPU: {cpu_summary()}",
         f"- CPU cores: {os.cpu_count()}; torch intra-op threads: {_torch_threads()}",
         "",
         "## Packages",

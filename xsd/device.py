@@ -66,6 +66,19 @@ def native_bf16(device: torch.device | str = "cpu") -> bool:
         return False
 
 
+def cpu_summary() -> str:
+    """The CPU in one line, for pages that report timings: its model name, the vector instructions
+    torch's kernels use on it, and whether it has bf16 in hardware."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            name = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    bf16 = "yes" if native_bf16("cpu") else "no"
+    return f"{name} (torch kernels: {torch.backends.cpu.get_cpu_capability()}; bf16 in hardware: {bf16})"
+
+
 def dtype_of(name: str) -> torch.dtype:
     value = getattr(torch, name, None)
     if not isinstance(value, torch.dtype):
