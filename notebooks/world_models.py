@@ -27,7 +27,7 @@
 # %% tags=["parameters"]
 profile = "mini"
 accuracy_limit = 40  # questions per type and model in the accuracy table (0: the whole test split)
-timing_repeats = 10  # timed repeats per stage (median reported)
+timing_repeats = 30  # timed rounds, each running every stage of both models once (medians reported)
 choice_limit = 40  # questions per type, split and model in the fact-choice table (0: all)
 following_clips = 6  # test clips each model is asked every class question about, for every class
 description_limit = 40  # questions per type and side the base LLM answers from descriptions (0: all)

@@ -275,6 +275,26 @@ def test_interrupted_training_resumes_to_the_same_pair_and_it_runs(smoke_world, 
     assert pair.draft.config.text_config.num_hidden_layers == pair.target.config.text_config.num_hidden_layers
 
 
+def test_interleaved_timers_keep_their_ratio_on_a_machine_that_slows_down():
+    """A machine twice as slow by the end: timed in rounds, a run that costs twice another still
+    measures twice; timed one after the other, its median would take the later, slower half."""
+    calls = []
+
+    def timer(cost):
+        def run():
+            calls.append(cost)
+            return cost * (1 + len(calls) / 40)   # the machine slows with every call
+        return run
+
+    medians = timing.interleaved_medians({"cheap": timer(1.0), "dear": timer(2.0)}, repeats=20, warmup=1)
+    assert len(calls) == 2 * 21 and calls[:2] == [1.0, 2.0]   # warm-up, then one of each per round
+    assert calls[2:4] == [1.0, 2.0] and calls[4:6] == [2.0, 1.0]  # each round starts one further along
+    assert medians["dear"] / medians["cheap"] == pytest.approx(2.0, rel=0.03)
+    one_after_the_other = [timer(1.0)() for _ in range(20)], [timer(2.0)() for _ in range(20)]
+    sequential = np.median(one_after_the_other[1]) / np.median(one_after_the_other[0])
+    assert abs(sequential - 2.0) > 0.2   # what the rounds protect against
+
+
 def test_mirroring_swaps_the_motion_of_a_clip_for_rgb_too():
     images = np.zeros((2, 2, 1, 3, 3), dtype=np.uint8)
     images[:, :, :, 0] = 7

@@ -107,14 +107,15 @@ def add_bench_commands(bench_subparsers) -> None:
 
     stages = bench_subparsers.add_parser(
         "stages", help="time vision encoding, projector, LLM prefill and decode of both models",
-        description="For both models on one test sample: warm-up, then the median of repeats of each "
-                    "stage; derives c = decode_draft / decode_target and the prefill ratio, and compares "
+        description="For both models on one test sample: warm-up, then the median of each stage over "
+                    "rounds that run every stage of both models once; derives c = decode_draft / decode_target and the prefill ratio, and compares "
                     "1 with 8 video frames (target) and 1 with 5 event frames (draft).",
     )
     add_profile_argument(stages)
     stages.add_argument("--json", type=Path, help="write the result to this file")
     stages.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads, ≥ 1 (default 1)")
-    stages.add_argument("--repeats", type=positive_int, default=10, help="timed repeats per stage, ≥ 1 (default 10)")
+    stages.add_argument("--repeats", type=positive_int, default=30,
+                        help="timed rounds, each running every stage of both models once, ≥ 1 (default 30)")
     stages.add_argument("--decode-tokens", type=positive_int, default=20, help="decode steps per repeat, ≥ 1 (default 20)")
     add_device_argument(stages)
     add_prompt_tokens_argument(stages)

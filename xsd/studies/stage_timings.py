@@ -1,14 +1,17 @@
 """Stage timing of both VLMs: vision encoding, projector, LLM prefill, per-token decode.
 
-Each stage is timed on its own, on precomputed inputs, as the medians of `repeats` runs after
+Each stage is timed on its own, on precomputed inputs, as the median of `repeats` runs after
 `warmup` untimed ones, at a stated number of torch threads, on the models' device (every clock
-read waits for the device: `xsd.device.now`):
+read waits for the device: `xsd.device.now`). Both models' stages are timed in rounds that run
+each once (`interleaved_medians`), so that the ratios between them are measured under the same
+load: on a shared 2-core machine, timed one model after the other, the prefill ratio of one pair
+came out anywhere from 2.4x to 5.5x.
 
   vision    the CLIP tower up to the layer the VLM reads (draft: k event frames; target: 8 frames)
   projector the 2-layer MLP (draft: + EventGPT's spatio-temporal pooling)
   prefill   one LLM forward over the whole prompt with the visual tokens spliced in (KV cache on)
   decode    one LLM forward of one token against the prompt's KV cache, per token (mean over
-            `decode_tokens` greedy steps, then the median over repeats)
+            `decode_tokens` greedy steps, then the median over the rounds)
 
 Derived: c = decode_draft / decode_target; prefill ratio = prefill_target / prefill_draft, also
 with vision and projector included (what the target's prompt costs against the draft's).
@@ -27,15 +30,33 @@ from xsd.device import model_device, now
 from xsd.locations import Locations
 
 
-def median_seconds(run: Callable[[], object], repeats: int, warmup: int, device="cpu") -> float:
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
+def timed(run: Callable[[], object], device="cpu") -> Callable[[], float]:
+    """`run` as a timer: a call runs it once and returns its seconds."""
+    def timer() -> float:
         started = now(device)
         run()
-        times.append(now(device) - started)
-    return statistics.median(times)
+        return now(device) - started
+    return timer
+
+
+def interleaved_medians(timers: dict[str, Callable[[], float]], repeats: int, warmup: int) -> dict[str, float]:
+    """The median seconds of every timer, timed in `repeats` rounds that each call every timer
+    once (each round starting one further along). A machine whose speed drifts while it measures
+    then slows every timer of a round alike, so the ratios between them hold; timed one after
+    the other, minutes apart, two medians can differ by half on a shared machine."""
+    for timer in timers.values():
+        for _ in range(warmup):
+            timer()
+    names, seconds = list(timers), {name: [] for name in timers}
+    for round_ in range(repeats):
+        start = round_ % len(names)
+        for name in names[start:] + names[:start]:
+            seconds[name].append(timers[name]())
+    return {name: statistics.median(values) for name, values in seconds.items()}
+
+
+def median_seconds(run: Callable[[], object], repeats: int, warmup: int, device="cpu") -> float:
+    return interleaved_medians({"run": timed(run, device)}, repeats, warmup)["run"]
 
 
 @contextmanager
@@ -107,39 +128,43 @@ def decode_steps(model, prefilled, prompt_length: int, steps: int) -> None:
         cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
 
 
-@torch.no_grad()
-def model_stage_timings(model, tokenizer, side: str, pixels: torch.Tensor, question: str,
-                        repeats: int, warmup: int, decode_tokens: int, prompt_tokens: int = 0) -> dict:
-    """Milliseconds per stage of one model on one sample's pixels [frames, 3, S, S]."""
-    model.eval()
-    device = model_device(model)
-    features = encode(model, side, pixels)
-    encoded = project(model, side, features)
-    input_ids = prompt_ids(model, tokenizer, side, question, pixels.shape[0], prompt_tokens)
-    ms = {
-        "vision": median_seconds(lambda: encode(model, side, pixels), repeats, warmup, device),
-        "projector": median_seconds(lambda: project(model, side, features), repeats, warmup, device),
-        "prefill": median_seconds(lambda: prefill(model, input_ids, encoded), repeats, warmup, device),
-    }
+class ModelStages:
+    """One model's stages on one sample's pixels [frames, 3, S, S], ready to time: `timers` (vision,
+    projector, prefill) and `decode`, a timer of one greedy token after a fresh prefill."""
 
-    def timed_decode() -> float:
-        prefilled = prefill(model, input_ids, encoded)
-        started = now(device)
-        decode_steps(model, prefilled, input_ids.shape[1], decode_tokens)
-        return (now(device) - started) / decode_tokens
+    def __init__(self, model, tokenizer, side: str, pixels: torch.Tensor, question: str,
+                 decode_tokens: int, prompt_tokens: int = 0):
+        model.eval()
+        self.device = device = model_device(model)
+        features = encode(model, side, pixels)
+        encoded = project(model, side, features)
+        input_ids = prompt_ids(model, tokenizer, side, question, pixels.shape[0], prompt_tokens)
+        self.timers = {
+            "vision": timed(lambda: encode(model, side, pixels), device),
+            "projector": timed(lambda: project(model, side, features), device),
+            "prefill": timed(lambda: prefill(model, input_ids, encoded), device),
+        }
 
-    timed_decode()
-    ms["decode_per_token"] = statistics.median(timed_decode() for _ in range(max(1, repeats // 2)))
-    ms = {k: 1000 * v for k, v in ms.items()}
-    ms["prefill_with_vision"] = ms["vision"] + ms["projector"] + ms["prefill"]
-    ms["prompt_tokens"] = int(input_ids.shape[1])
-    ms["visual_tokens"] = visual_token_count(model, side, input_ids)
-    return ms
+        def decode() -> float:
+            prefilled = prefill(model, input_ids, encoded)
+            started = now(device)
+            decode_steps(model, prefilled, input_ids.shape[1], decode_tokens)
+            return (now(device) - started) / decode_tokens
+
+        self.decode = decode
+        self.prompt_tokens = int(input_ids.shape[1])
+        self.visual_tokens = visual_token_count(model, side, input_ids)
+
+    def milliseconds(self, seconds: dict[str, float]) -> dict:
+        """The stages' medians in ms, their sum before the first token, and the prompt's size."""
+        ms = {stage: 1000 * value for stage, value in seconds.items()}
+        ms["prefill_with_vision"] = ms["vision"] + ms["projector"] + ms["prefill"]
+        return {**ms, "prompt_tokens": self.prompt_tokens, "visual_tokens": self.visual_tokens}
 
 
 # -- both models ------------------------------------------------------------------------------------
 
-def pair_stage_timings(pair, event_frames, video_frames, question: str, threads: int = 1, repeats: int = 10,
+def pair_stage_timings(pair, event_frames, video_frames, question: str, threads: int = 1, repeats: int = 30,
                   warmup: int = 2, decode_tokens: int = 20) -> dict:
     """Both models' stage timings (ms) on one sample, c, the prefill ratios, and the frame-count
     comparison (target: 1 vs all video frames; draft: 1 vs all given event frames).
@@ -153,19 +178,24 @@ def pair_stage_timings(pair, event_frames, video_frames, question: str, threads:
     events = clip_pixels(event_frames, pair.draft.config.vision_config.image_size)
     video = clip_pixels(video_frames, pair.target.config.vision_config.image_size)
     draft_frames = pair.draft.config.image_seq_length - tokens_per_frame(pair.draft.config)
-    settings = dict(repeats=repeats, warmup=warmup, decode_tokens=decode_tokens)
     lengths = pair.prompt_tokens
-    with torch_threads(threads):
-        draft = model_stage_timings(pair.draft, pair.draft_tokenizer, "draft", events[:draft_frames],
-                                    question, prompt_tokens=lengths.get("draft", 0), **settings)
-        target = model_stage_timings(pair.target, pair.target_tokenizer, "target", video, question,
-                                     prompt_tokens=lengths.get("target", 0), **settings)
-        frames = {
-            "target": {f"{n}_frames": frame_count_cost(pair, "target", video[:n], question, repeats, warmup)
-                       for n in sorted({1, len(video)})},
-            "draft": {f"{n}_frames": frame_count_cost(pair, "draft", events[:n], question, repeats, warmup)
-                      for n in sorted({1, len(events)})},
-        }
+    with torch_threads(threads), torch.no_grad():
+        stages = {"draft": ModelStages(pair.draft, pair.draft_tokenizer, "draft", events[:draft_frames], question,
+                                       decode_tokens, lengths.get("draft", 0)),
+                  "target": ModelStages(pair.target, pair.target_tokenizer, "target", video, question,
+                                        decode_tokens, lengths.get("target", 0))}
+        frame_counts = {"target": video, "draft": events}
+        timers = {(side, stage): timer for side in stages for stage, timer in stages[side].timers.items()}
+        timers |= {("frames", side, n): frame_count_timer(pair, side, pixels[:n], question)
+                   for side, pixels in frame_counts.items() for n in sorted({1, len(pixels)})}
+        seconds = interleaved_medians(timers, repeats, warmup)
+        decode = interleaved_medians({side: stages[side].decode for side in stages}, repeats, 1)
+    draft, target = ({**stages[side].milliseconds({stage: seconds[(side, stage)] for stage in stages[side].timers}),
+                      "decode_per_token": 1000 * decode[side]} for side in ("draft", "target"))
+    frames = {side: {f"{n}_frames": {"visual_tokens": visual_tokens,
+                                     "prefill_with_vision": 1000 * seconds[("frames", side, n)]}
+                     for n, visual_tokens in frame_tokens(pair, side, pixels, question).items()}
+              for side, pixels in frame_counts.items()}
     return {
         "threads": threads, "repeats": repeats, "warmup": warmup, "decode_tokens": decode_tokens,
         "unit": "ms", "draft": draft, "target": target,
@@ -176,20 +206,22 @@ def pair_stage_timings(pair, event_frames, video_frames, question: str, threads:
     }
 
 
-@torch.no_grad()
-def frame_count_cost(pair, side: str, pixels: torch.Tensor, question: str, repeats: int, warmup: int) -> dict:
-    """Vision + projector + prefill (ms) of one model reading `len(pixels)` frames."""
+def frame_count_timer(pair, side: str, pixels: torch.Tensor, question: str) -> Callable[[], float]:
+    """A timer of vision + projector + prefill of one model reading `len(pixels)` frames."""
     model, tokenizer = pair.model(side), pair.tokenizer(side)
     input_ids = prompt_ids(model, tokenizer, side, question, pixels.shape[0])
-
-    def run():
-        return prefill(model, input_ids, project(model, side, encode(model, side, pixels)))
-
-    return {"visual_tokens": visual_token_count(model, side, input_ids),
-            "prefill_with_vision": 1000 * median_seconds(run, repeats, warmup, model_device(model))}
+    return timed(lambda: prefill(model, input_ids, project(model, side, encode(model, side, pixels))),
+                 model_device(model))
 
 
-def profile_stage_timings(profile: Profile, threads: int = 1, repeats: int = 10,
+def frame_tokens(pair, side: str, pixels: torch.Tensor, question: str) -> dict[int, int]:
+    """Visual tokens of the model reading 1 frame and all of `pixels`, by frame count."""
+    model, tokenizer = pair.model(side), pair.tokenizer(side)
+    return {n: visual_token_count(model, side, prompt_ids(model, tokenizer, side, question, n))
+            for n in sorted({1, len(pixels)})}
+
+
+def profile_stage_timings(profile: Profile, threads: int = 1, repeats: int = 30,
                           warmup: int = 2, decode_tokens: int = 20, device=None,
                           prompt_tokens: dict | None = None) -> dict:
     """`pair_stage_timings` of the profile's pair on the first test sample of its world, on `device`
@@ -218,7 +250,7 @@ def profile_stage_timings(profile: Profile, threads: int = 1, repeats: int = 10,
 
 # -- the profile's, cached --------------------------------------------------------------------------
 
-def stage_timings(profile: Profile, threads: int = 1, repeats: int = 10, refresh: bool = False,
+def stage_timings(profile: Profile, threads: int = 1, repeats: int = 30, refresh: bool = False,
                   progress: bool = False) -> dict:
     """Both models' stage timings (vision, projector, prefill, decode), c and the prefill ratio of
     the profile's pair, its models trained first if needed; cached by the models and the settings."""
