@@ -56,8 +56,8 @@ def add_commands(subparsers) -> None:
                     "completes. Then asks it each side's test questions with the clip's scene told in words where "
                     "the visual tokens go (the description reading of the world & models study) and reports key-fact "
                     "accuracy per question type, and over the class questions by how many road users of the asked "
-                    "class the side's view holds. On mini the base LLM trains in about 11 minutes on one core (the whole "
-                    "pair in about 19 on two): for trying a change to the base LLM's recipe (a profile file with "
+                    "class the side's view holds. On mini the base LLM trains in 11-15 minutes on one core, by CPU (the "
+                    "whole pair in 19-22 on two): for trying a change to the base LLM's recipe (a profile file with "
                     "other `base_*` settings).",
     )
     add_profile_argument(base)
