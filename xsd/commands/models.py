@@ -108,7 +108,8 @@ def add_bench_commands(bench_subparsers) -> None:
     stages = bench_subparsers.add_parser(
         "stages", help="time vision encoding, projector, LLM prefill and decode of both models",
         description="For both models on one test sample: warm-up, then the median of each stage over "
-                    "rounds that run every stage of both models once; derives c = decode_draft / decode_target and the prefill ratio, and compares "
+                    "rounds that run every stage of both models once; derives c = decode_draft / "
+                    "decode_target and the prefill ratio, and compares "
                     "1 with 8 video frames (target) and 1 with 5 event frames (draft).",
     )
     add_profile_argument(stages)

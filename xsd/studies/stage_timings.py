@@ -19,7 +19,7 @@ with vision and projector included (what the target's prompt costs against the d
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from contextlib import contextmanager
 
 import torch
@@ -39,7 +39,8 @@ def timed(run: Callable[[], object], device="cpu") -> Callable[[], float]:
     return timer
 
 
-def interleaved_medians(timers: dict[str, Callable[[], float]], repeats: int, warmup: int) -> dict[str, float]:
+def interleaved_medians(timers: dict[Hashable, Callable[[], float]], repeats: int,
+                        warmup: int) -> dict[Hashable, float]:
     """The median seconds of every timer, timed in `repeats` rounds that each call every timer
     once (each round starting one further along). A machine whose speed drifts while it measures
     then slows every timer of a round alike, so the ratios between them hold; timed one after
@@ -135,7 +136,7 @@ class ModelStages:
     def __init__(self, model, tokenizer, side: str, pixels: torch.Tensor, question: str,
                  decode_tokens: int, prompt_tokens: int = 0):
         model.eval()
-        self.device = device = model_device(model)
+        device = model_device(model)
         features = encode(model, side, pixels)
         encoded = project(model, side, features)
         input_ids = prompt_ids(model, tokenizer, side, question, pixels.shape[0], prompt_tokens)
