@@ -69,14 +69,18 @@ def native_bf16(device: torch.device | str = "cpu") -> bool:
 def cpu_summary() -> str:
     """The CPU in one line, for pages that report timings: its model name, the vector instructions
     torch's kernels use on it, and whether it has bf16 in hardware."""
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            name = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    name = _cpu_model_name() or platform.processor() or platform.machine()
     bf16 = "yes" if native_bf16("cpu") else "no"
     return f"{name} (torch kernels: {torch.backends.cpu.get_cpu_capability()}; bf16 in hardware: {bf16})"
+
+
+def _cpu_model_name() -> str | None:
+    """Linux's name for the CPU (/proc/cpuinfo), or None where there is none."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), None)
+    except OSError:
+        return None
 
 
 def dtype_of(name: str) -> torch.dtype:
