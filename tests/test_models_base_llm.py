@@ -162,6 +162,41 @@ def test_a_row_is_the_sides_prompt_with_the_description_then_every_turn(base_tok
         assert mask[last, :prefix].all() and not mask[last, prefix:prefix + 1].any()
 
 
+def test_a_step_one_conversation_at_a_time_is_the_padded_batchs(tmp_path, base_tokenizer):
+    """The base LLM's loss, one unpadded forward pass per conversation, has the padded batch's value
+    and gradients: conversations of different lengths weigh as their tokens."""
+    base_tokenizer.save_pretrained(str(tmp_path / "tokenizer"))
+    model, _ = mini_base.new_base_llm(load_profile("smoke"), tmp_path)
+    text = texts.text_conversations(load_profile("smoke").world, 0, 3)
+    rows = [mini_base.conversation_row(base_tokenizer, style, text[style]["description"], text[style]["turns"][:n])
+            for style, n in (("event", 4), ("video", 1))]
+
+    def loss_and_grads(loss_of):
+        model.zero_grad()
+        loss = loss_of()
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in model.parameters()]
+
+    padded, padded_grads = loss_and_grads(lambda: model(**train.packed_batch(base_tokenizer, rows)).loss)
+    shapes = []
+    hook = model.register_forward_pre_hook(lambda _, args, kwargs: shapes.append(kwargs["input_ids"].shape),
+                                           with_kwargs=True)
+    one_by_one, grads = loss_and_grads(lambda: train.rows_loss(model, base_tokenizer, rows))
+    hook.remove()
+    assert shapes == [(1, len(rows[0]["ids"])), (1, len(rows[1]["ids"]))] and shapes[0][1] > shapes[1][1]
+    assert one_by_one == pytest.approx(padded, rel=1e-5)
+    for mine, theirs in zip(grads, padded_grads):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_rows_with_nothing_to_learn_are_refused(tmp_path, base_tokenizer):
+    base_tokenizer.save_pretrained(str(tmp_path / "tokenizer"))
+    model, _ = mini_base.new_base_llm(load_profile("smoke"), tmp_path)
+    row = {"ids": [5, 6], "labels": [train.IGNORE] * 2, "positions": [0, 1], "segments": [0, 1]}
+    with pytest.raises(ValueError, match="none of the rows"):
+        train.rows_loss(model, base_tokenizer, [row])
+
+
 def test_a_step_draws_distinct_conversations_from_seed_and_step(with_train):
     profile = with_train(load_profile("smoke"), base_steps=4, base_batch=3, base_scenes=5)
     step = mini_base.conversations_of_step(profile, 1)

@@ -6,9 +6,9 @@ The text (xsd.world.texts): per fresh scene from the world's generator and per a
 conversation in that style's side's prompt template, with a plain description of what that
 sensor sees where the visual placeholder goes, then every question of the scene answered from
 that view in that style. As in stage C, the turns are packed behind the shared prefix, each
-seeing only the prefix and itself (`train.packed_batch`). The loss is on every text token (a
-causal LM: descriptions, questions and answers), except each turn's first, which nothing of its
-own turn precedes.
+seeing only the prefix and itself (`train.packed_batch`), one conversation per forward pass
+(`train.rows_loss`). The loss is on every text token (a causal LM: descriptions, questions and
+answers), except each turn's first, which nothing of its own turn precedes.
 
 The model is the target's LLM (the base vocabulary + <image>, <video>, <pad>, padded to a
 multiple of 64; only the base tokens occur in the text); the draft, whose vocabulary is the base
@@ -161,9 +161,8 @@ def _train(profile: Profile, directory: Path, folder: Path, log, stop: int | Non
 
     def loss_of_step(step: int) -> torch.Tensor:
         rows = [conversation_row(tokenizer, *c) for c in conversations_of_step(profile, step)]
-        batch = train.packed_batch(tokenizer, rows)
-        tokens.append(int((batch["labels"] != train.IGNORE).sum()))
-        return model(**batch).loss
+        tokens.append(sum(sum(label != train.IGNORE for label in row["labels"]) for row in rows))
+        return train.rows_loss(model, tokenizer, rows)
 
     settings = train.LoopSettings(steps=cfg.base_steps, lr=cfg.base_lr, seed=profile.seed,
                                   log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
