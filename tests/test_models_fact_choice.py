@@ -34,15 +34,15 @@ def test_only_samples_whose_answer_states_the_fact_once_are_choosable():
 def test_the_choice_is_the_value_whose_filled_in_answer_scores_highest(monkeypatch):
     scored = []
 
-    def likelihood(pair, side, inputs, answer):
-        scored.append(answer)
-        return 0.0 if "blue" in answer else -5.0
+    def likelihoods(pair, side, inputs, answers):
+        scored.extend(answers)
+        return [0.0 if "blue" in answer else -5.0 for answer in answers]
 
     class Pair:
         def sample_inputs(self, side, dataset, sample):
             return {}
 
-    monkeypatch.setattr(fact_choice, "answer_log_likelihood", likelihood)
+    monkeypatch.setattr(fact_choice, "answer_log_likelihoods", likelihoods)
     sample = FakeSample("colour", {"colour": "red"}, "In the video, the car appears red.")
     assert fact_choice.choose(Pair(), "target", None, sample) == "blue"
     assert "In the video, the car appears red." in scored and "In the video, the car appears green." in scored
@@ -51,7 +51,8 @@ def test_the_choice_is_the_value_whose_filled_in_answer_scores_highest(monkeypat
 
 @pytest.mark.slow
 def test_the_likelihood_is_the_models_own_answer_loss(smoke_data):
-    """log p(answer) summed over its tokens equals minus the tuning loss times its token count."""
+    """log p(answer) summed over its tokens equals minus the tuning loss times its token count, also
+    beside a shorter answer in the same batch."""
     from xsd.models import train
     from xsd.models.pixels import clip_pixels
     from xsd.models.registry import built_world, load_models
@@ -68,7 +69,10 @@ def test_the_likelihood_is_the_models_own_answer_loss(smoke_data):
                                    [train.Example(features, sample.question, sample.answer_video)])
         loss = model(**batch).loss.item() * int((batch["labels"] != train.IGNORE).sum())
     inputs = pair.sample_inputs("target", dataset, sample)
-    assert fact_choice.answer_log_likelihood(pair, "target", inputs, sample.answer_video) == pytest.approx(-loss, rel=1e-4)
+    shorter = sample.answer_video.rsplit(" ", 2)[0]  # a shorter answer beside it pads the batch
+    found = fact_choice.answer_log_likelihoods(pair, "target", inputs, [shorter, sample.answer_video])
+    assert found[1] == pytest.approx(-loss, rel=1e-4)
+    assert found[0] == pytest.approx(fact_choice.answer_log_likelihoods(pair, "target", inputs, [shorter])[0], rel=1e-4)
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ DATA_DIRS = ("event_npy", "event_image", "mp4", "meta", "clips.json", "questions
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("world")
-    build_world(CFG, seed=7, out=root, progress=False)
+    build_world(CFG, seed=7, out=root, progress=False, jobs=2)
     return root
 
 
@@ -84,8 +84,10 @@ def test_reference_answers_grade_against_their_facts(world):
 
 
 def test_same_seed_same_bytes_and_resume_after_interruption(world, tmp_path):
+    """The fixture's world was built by two processes; this one by one, then resumed."""
     again = tmp_path / "again"
-    build_world(CFG, seed=7, out=again, progress=False)
+    manifest = build_world(CFG, seed=7, out=again, progress=False, jobs=1)
+    assert manifest["last_run"]["sequences_built"] == 3
     assert data_files(again) == data_files(world)
     # interrupt: a sequence half written (meta missing, an npy truncated) and another untouched
     (again / "meta" / "seq0001.json").unlink()
@@ -94,6 +96,24 @@ def test_same_seed_same_bytes_and_resume_after_interruption(world, tmp_path):
     manifest = build_world(CFG, seed=7, out=again, progress=False)
     assert manifest["last_run"]["sequences_built"] == 1 and manifest["last_run"]["sequences_reused"] == 2
     assert data_files(again) == data_files(world)
+
+
+def test_a_sequence_that_cannot_be_built_is_recorded_with_its_reason(tmp_path, monkeypatch):
+    from xsd.world import build
+
+    real = build.build_sequence
+
+    def full_disk_on_seq0001(cfg, seed, index, layout, split, fingerprint):
+        if index == 1:
+            raise OSError(28, "No space left on device")
+        return real(cfg, seed, index, layout, split, fingerprint)
+
+    monkeypatch.setattr(build, "build_sequence", full_disk_on_seq0001)
+    manifest = build_world(CFG, seed=7, out=tmp_path / "w", progress=False, jobs=1)
+    assert manifest["sequences"]["seq0001"] == {"status": "failed",
+                                                "reason": "OSError: [Errno 28] No space left on device"}
+    assert manifest["sequences"]["seq0000"]["status"] == manifest["sequences"]["seq0002"]["status"] == "ok"
+    assert manifest["last_run"]["sequences_built"] == 2
 
 
 def test_other_seed_other_world_and_no_mixing(world, tmp_path):

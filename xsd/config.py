@@ -45,7 +45,7 @@ class ExtractConfig:
     test_samples: int = 0
     batch_size: int = 16
     shard_size: int = 256
-    threads: int = 2
+    threads: int = 2              # CPU threads in all; on a CPU, as many one-thread shard processes
 
     LIMITS: ClassVar[dict] = {
         "max_new_tokens": AT_LEAST_ONE, "train_samples": NON_NEGATIVE, "test_samples": NON_NEGATIVE,

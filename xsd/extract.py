@@ -38,6 +38,7 @@ import torch
 from xsd.cache import atomic_save_file, atomic_write_text
 from xsd.config import Profile
 from xsd.locations import Locations
+from xsd.models.generate import generate_batch
 from xsd.store import HiddenStateStore, Record, StoreWriter, locked
 
 MANIFEST = "manifest.json"
@@ -76,56 +77,37 @@ def chosen_samples(dataset, limit: int, seed: int) -> list:
     return [samples[int(i)] for i in keep]
 
 
-# -- batched generation ---------------------------------------------------------------------------
-
-def batch_inputs(pair, side: str, items: list[dict]) -> tuple[dict, int]:
-    """Left-pad single-sample inputs into one batch; returns the batch and the pad id."""
-    tokenizer = pair.tokenizer(side)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    length = max(x["input_ids"].shape[1] for x in items)
-    ids = torch.full((len(items), length), pad, dtype=torch.long)
-    mask = torch.zeros(len(items), length, dtype=torch.long)
-    for i, x in enumerate(items):
-        n = x["input_ids"].shape[1]
-        ids[i, length - n:], mask[i, length - n:] = x["input_ids"][0], 1
-    device = x["input_ids"].device
-    batch = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
-    if side == "target":
-        batch["pixel_values_videos"] = torch.cat([x["pixel_values_videos"] for x in items])
-    else:
-        from xsd.models.eventgpt import as_encoder_outputs
-
-        pooled = [p for x in items for p in x["mm_encoder_outputs"]["image"].pooler_output]
-        batch["mm_encoder_outputs"] = as_encoder_outputs(pooled)
-    return batch, pad
-
-
-@torch.no_grad()
-def generate_batch(pair, side: str, items: list[dict], max_new_tokens: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(tokens [T], states [T, H]) per sample; each sequence ends at its first EOS."""
-    model, eos = pair.model(side), pair.tokenizer(side).eos_token_id
-    batch, pad = batch_inputs(pair, side, items)
-    out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
-                         output_hidden_states=True, return_dict_in_generate=True)
-    tokens = out.sequences[:, batch["input_ids"].shape[1]:]
-    states = torch.stack([step[-1][:, -1] for step in out.hidden_states], dim=1)  # [B, T, H]
-    results = []
-    for row, row_states in zip(tokens.tolist(), states):
-        length = row.index(eos) + 1 if eos in row else len(row)
-        results.append((torch.tensor(row[:length]), row_states[:length].cpu()))
-    return results
-
-
 # -- the run --------------------------------------------------------------------------------------
 
+def extract_splits(profile: Profile, splits: list[str], progress: bool = True) -> list[dict]:
+    """The stores of `splits` (reports as `extract`'s). On a CPU the profile's extraction threads
+    become as many processes of one thread each, which share every split's chunks as shards: tiny
+    models keep one thread each busier than two threads in one process. Elsewhere one process."""
+    from xsd.device import resolve
+    from xsd.processes import run_in_processes
+
+    jobs = profile.extract.threads if resolve(None, profile).type == "cpu" else 1
+    if jobs <= 1:
+        return [extract(profile, split, progress) for split in splits]
+    tasks = [(str(profile.source or profile.name), split, progress, (index, jobs))
+             for split in splits for index in range(jobs)]
+    return run_in_processes(_extract_shard, tasks, jobs)
+
+
+def _extract_shard(profile_ref: str, split: str, progress: bool, shard: tuple[int, int]) -> dict:
+    from xsd.config import load_profile
+
+    return extract(load_profile(profile_ref), split, progress, shard=shard, threads=1)
+
+
 def extract(profile: Profile, split: str, progress: bool = True, stop_after_chunks: int | None = None,
-            shard: tuple[int, int] = (0, 1), device=None) -> dict:
+            shard: tuple[int, int] = (0, 1), device=None, threads: int | None = None) -> dict:
     """Extract (or resume extracting) the store of a split; returns the run's report.
 
     `shard=(i, n)`: only the chunks c with c % n == i, into the store the other n - 1 processes
     fill too. The report's `complete` says whether every chunk of the split is stored now. The
     models run on `device` (None: the profile's); the store is the same on every device up to the
-    device's arithmetic."""
+    device's arithmetic. `threads`: torch's CPU threads (None: the profile's)."""
     from tqdm import tqdm
 
     from xsd.models.registry import built_world, load_models
@@ -133,7 +115,7 @@ def extract(profile: Profile, split: str, progress: bool = True, stop_after_chun
 
     index, count = check_shard(shard)
     settings = profile.extract
-    torch.set_num_threads(settings.threads)
+    torch.set_num_threads(threads or settings.threads)
     pair = load_models(profile, device=device)
     dataset = WorldDataset(built_world(profile), split, event_frames=profile.models.event_frames)
     limit = settings.train_samples if split == "train" else settings.test_samples

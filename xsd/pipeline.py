@@ -45,13 +45,13 @@ def ensure_models(profile: Profile, progress: bool = True, device=None, with_dra
 
 
 def ensure_stores(profile: Profile, progress: bool = True) -> None:
-    """Both hidden-state stores of the profile, extracted first if needed."""
-    from xsd.extract import REPORT, extract
+    """Both hidden-state stores of the profile, extracted first if needed (`extract_splits`)."""
+    from xsd.extract import REPORT, extract_splits
 
     ensure_models(profile, progress)
-    for split in ("train", "test"):
-        if not (Locations(profile).store(split) / REPORT).is_file():
-            extract(profile, split, progress=progress)
+    missing = [split for split in ("train", "test") if not (Locations(profile).store(split) / REPORT).is_file()]
+    if missing:
+        extract_splits(profile, missing, progress)
 
 
 def ensure_adapters(profile: Profile, names=None, progress: bool = True) -> None:

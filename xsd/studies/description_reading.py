@@ -36,15 +36,6 @@ def sample_description(side: str, sample) -> str:
     return caption(sample.truth, SPECS[side])
 
 
-@torch.no_grad()
-def answer_from_description(model, tokenizer, side: str, question: str, description: str,
-                            max_new_tokens: int = MAX_NEW_TOKENS) -> str:
-    ids = torch.tensor([prompt_ids(tokenizer, side, question, description)])
-    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                         do_sample=False, pad_token_id=tokenizer.eos_token_id)
-    return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
-
-
 def load_base_llm(profile):
     """The profile's trained base LLM (eval mode) and its tokenizer, trained with the pair or alone
     (`xsd models base`); ModelsNotTrained when it is not finished."""
@@ -64,6 +55,7 @@ def load_base_llm(profile):
 def evaluate_side(profile_ref: str, side: str, limit: int | None = None, threads: int = 1) -> dict:
     """The base LLM's key-fact accuracy on the test questions `side` can answer from its view, each
     asked with the clip's description in that view's words (grade_answers' fields + examples)."""
+    from xsd.models.generate import text_answers
     from xsd.models.registry import built_world
     from xsd.world.dataset import WorldDataset
 
@@ -72,9 +64,10 @@ def evaluate_side(profile_ref: str, side: str, limit: int | None = None, threads
     model, tokenizer = load_base_llm(profile)
     dataset = WorldDataset(built_world(profile), "test")
     started = time.perf_counter()
+    chosen = gradable(dataset.samples, side, limit)
+    prompts = (prompt_ids(tokenizer, side, s.question, sample_description(side, s)) for s in chosen)
     records = [{"id": s.id, "qtype": s.qtype, "key_facts": s.key_facts, "asked_in_view": asked_in_view(s, side),
-                "answer": answer_from_description(model, tokenizer, side, s.question, sample_description(side, s))}
-               for s in gradable(dataset.samples, side, limit)]
+                "answer": answer} for s, answer in zip(chosen, text_answers(model, tokenizer, prompts, MAX_NEW_TOKENS))]
     result = grade_answers(records)
     result["seconds"] = time.perf_counter() - started
     result["examples"] = examples(records)

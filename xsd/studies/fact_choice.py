@@ -36,16 +36,25 @@ def choosable(sample, side: str) -> bool:
 
 
 @torch.no_grad()
-def answer_log_likelihood(pair, side: str, inputs: dict, answer: str) -> float:
-    """log p(answer + EOS | prompt) under the side's model; `inputs` are the prompt's model inputs."""
+def answer_log_likelihoods(pair, side: str, inputs: dict, answers: list[str]) -> list[float]:
+    """log p(answer + EOS | prompt) of each answer under the side's model; `inputs` are the prompt's
+    model inputs. The prompt is read once and its KV cache serves every answer, so the visual tokens
+    cost one pass however many answers there are."""
     from xsd.models.train import answer_ids
 
     model, tokenizer = pair.model(side), pair.tokenizer(side)
-    said = torch.tensor([answer_ids(tokenizer, answer)], device=model.device)
-    ids = torch.cat([inputs["input_ids"], said], dim=1)
-    logits = model(**{**inputs, "input_ids": ids, "attention_mask": torch.ones_like(ids)}).logits
-    log_probs = torch.log_softmax(logits[0, inputs["input_ids"].shape[1] - 1:-1].float(), dim=-1)
-    return float(log_probs.gather(1, said[0, :, None]).sum())
+    prompt = model(**inputs, use_cache=True)
+    said = [torch.tensor(answer_ids(tokenizer, answer), device=model.device) for answer in answers]
+    ids = torch.nn.utils.rnn.pad_sequence(said, batch_first=True, padding_value=0)
+    mask = torch.nn.utils.rnn.pad_sequence([torch.ones_like(row) for row in said], batch_first=True)
+    cache = prompt.past_key_values
+    cache.batch_repeat_interleave(len(answers))
+    seen = torch.ones(len(answers), inputs["input_ids"].shape[1], dtype=mask.dtype, device=mask.device)
+    logits = model(input_ids=ids, attention_mask=torch.cat([seen, mask], dim=1), past_key_values=cache).logits
+    # the prompt's last logits predict each answer's first token, the answer's own the rest
+    logits = torch.cat([prompt.logits[:, -1:].expand(len(answers), -1, -1), logits[:, :-1]], dim=1)
+    log_probs = torch.log_softmax(logits.float(), dim=-1).gather(2, ids[:, :, None])[:, :, 0]
+    return [float(row[:len(tokens)].sum()) for row, tokens in zip(log_probs, said)]
 
 
 def choose(pair, side: str, dataset, sample) -> str:
@@ -54,8 +63,8 @@ def choose(pair, side: str, dataset, sample) -> str:
     reference = getattr(sample, f"answer_{VIEW[side]}")
     stated = phrases[getattr(sample, f"facts_{VIEW[side]}")[sample.qtype]]
     inputs = pair.sample_inputs(side, dataset, sample)
-    scores = {value: answer_log_likelihood(pair, side, inputs, reference.replace(stated, phrase))
-              for value, phrase in phrases.items()}
+    filled = [reference.replace(stated, phrase) for phrase in phrases.values()]
+    scores = dict(zip(phrases, answer_log_likelihoods(pair, side, inputs, filled)))
     return max(scores, key=scores.get)
 
 

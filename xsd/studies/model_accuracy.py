@@ -21,15 +21,6 @@ MAX_NEW_TOKENS = 64  # the longest reference answers (descriptions of four road 
 EXAMPLES_PER_TYPE = 2
 
 
-@torch.no_grad()
-def generate_answer(pair, side: str, dataset, sample, max_new_tokens: int = MAX_NEW_TOKENS) -> str:
-    model, tokenizer = pair.model(side), pair.tokenizer(side)
-    inputs = pair.sample_inputs(side, dataset, sample)
-    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                         pad_token_id=tokenizer.eos_token_id)
-    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
-
-
 def gradable(samples, side: str, limit: int | None = None) -> list:
     """The samples `side` can answer from its own view, at most `limit` per question type."""
     taken: dict[str, int] = defaultdict(int)
@@ -115,6 +106,7 @@ def grade_answers(records: list[dict]) -> dict:
 def evaluate_side(profile_ref: str, side: str, limit: int | None = None, threads: int = 1,
                   device: str | None = None) -> dict:
     """Generate and grade one model's answers on the test split, on `device` (None: the profile's)."""
+    from xsd.models.generate import answers
     from xsd.models.registry import built_world, load_models
     from xsd.world.dataset import WorldDataset
 
@@ -123,9 +115,11 @@ def evaluate_side(profile_ref: str, side: str, limit: int | None = None, threads
     pair = load_models(profile, device=device)
     dataset = WorldDataset(built_world(profile), "test", event_frames=profile.models.event_frames)
     started = time.perf_counter()
+    chosen = gradable(dataset.samples, side, limit)
+    said = answers(pair, side, (pair.sample_inputs(side, dataset, s) for s in chosen), MAX_NEW_TOKENS)
     records = [{"id": s.id, "qtype": s.qtype, "key_facts": s.key_facts, "asked_in_view": asked_in_view(s, side),
-                "in_view": classes_in_view(s, side), "answer": generate_answer(pair, side, dataset, s)}
-               for s in gradable(dataset.samples, side, limit)]
+                "in_view": classes_in_view(s, side), "answer": answer}
+               for s, answer in zip(chosen, said)]
     result = grade_answers(records)
     result["describe_order"] = naming_in_order(records)
     result["seconds"] = time.perf_counter() - started

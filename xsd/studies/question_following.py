@@ -57,6 +57,7 @@ def side_following(profile_ref: str, side: str, n_clips: int, threads: int = 1) 
     """One model's answers to every class question about each of `n_clips` test clips, summarised
     beside the reference answers to the same questions."""
     from xsd.config import load_profile
+    from xsd.models.generate import answers
     from xsd.models.registry import built_world, load_models
     from xsd.studies.model_accuracy import MAX_NEW_TOKENS
     from xsd.world.dataset import WorldDataset
@@ -67,19 +68,16 @@ def side_following(profile_ref: str, side: str, n_clips: int, threads: int = 1) 
     profile = load_profile(profile_ref)
     pair = load_models(profile)
     dataset = WorldDataset(built_world(profile), "test", event_frames=profile.models.event_frames)
-    model, tokenizer = pair.model(side), pair.tokenizer(side)
     models, references, examples = [], [], []
     for sample in first_test_clips(dataset, n_clips):
         frames = dataset.event_frames(sample) if side == "draft" else dataset.video_frames(sample)
-        said, expected = {}, {}
+        asked, expected = {}, {}
         for qtype in CLASS_QTYPES:
             for cls in CLASSES:
-                asked, expected[qtype, cls] = ask_about(qtype, cls, sample.truth, VIEW[side], np.random.default_rng(0))
-                inputs = pair.inputs(side, frames, asked)
-                out = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
-                                     pad_token_id=tokenizer.eos_token_id)
-                said[qtype, cls] = tokenizer.decode(out[0, inputs["input_ids"].shape[1]:],
-                                                    skip_special_tokens=True).strip()
+                asked[qtype, cls], expected[qtype, cls] = ask_about(qtype, cls, sample.truth, VIEW[side],
+                                                                    np.random.default_rng(0))
+        said = dict(zip(asked, answers(pair, side, (pair.inputs(side, frames, q) for q in asked.values()),
+                                       MAX_NEW_TOKENS)))
         models.append(following(said))
         references.append(following(expected))
         if len(examples) < 1:

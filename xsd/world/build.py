@@ -2,7 +2,7 @@
 
 Each sequence is generated from its own random streams, seeded by (profile seed, sequence
 index, purpose), so a sequence's files do not depend on which other sequences were built,
-in what order, or whether the build was interrupted. A sequence is complete when its
+in what order or in which process, or whether the build was interrupted. A sequence is complete when its
 meta/{seq}.json exists (written last, atomically); a rerun skips complete sequences whose
 config fingerprint matches and rebuilds the rest. Timings go to timing/{seq}.json and the
 manifest, never into the data files, so two builds with the same seed are byte-identical.
@@ -10,13 +10,16 @@ manifest, never into the data files, so two builds with the same seed are byte-i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from xsd.processes import each_in_processes
 from xsd.world import clips as C
 from xsd.world import scene as S
 from xsd.world.config import WorldConfig
@@ -49,27 +52,28 @@ def test_sequences(cfg: WorldConfig, seed: int) -> set[int]:
 
 
 def build_world(cfg: WorldConfig, seed: int, out: Path, force: bool = False,
-                progress: bool = True) -> dict:
-    """Build (or finish building) the world under `out`; returns the manifest."""
+                progress: bool = True, jobs: int | None = None) -> dict:
+    """Build (or finish building) the world under `out`; returns the manifest. The sequences are
+    built in `jobs` processes (default: one per CPU core); each is seeded by its index alone, so
+    the world is the same, byte for byte, however many build it."""
     from tqdm import tqdm
 
     layout = Layout(out)
     fingerprint = world_fingerprint(cfg, seed)
     _check_root(layout, fingerprint, force)
     start = time.perf_counter()
-    test = test_sequences(cfg, seed)
     failures, built, totals = {}, 0, {"render_s": 0.0, "simulate_s": 0.0, "write_s": 0.0, "events": 0}
     todo = [i for i in range(cfg.n_sequences) if not _is_done(layout, sequence_name(i), fingerprint)]
-    for index in tqdm(todo, desc="world sequences", unit="seq", disable=not progress):
-        seq = sequence_name(index)
-        try:
-            timing = build_sequence(cfg, seed, index, layout, "test" if index in test else "train", fingerprint)
-        except (OSError, ValueError) as error:
-            failures[seq] = {"status": "failed", "reason": f"{type(error).__name__}: {error}"}
+    jobs = min(jobs or os.cpu_count() or 1, max(len(todo), 1))
+    build = functools.partial(_build_or_fail, cfg, seed, str(out), fingerprint)
+    for index, outcome in zip(todo, tqdm(each_in_processes(build, todo, jobs), total=len(todo),
+                                         desc="world sequences", unit="seq", disable=not progress)):
+        if "failed" in outcome:
+            failures[sequence_name(index)] = {"status": "failed", "reason": outcome["failed"]}
             continue
         built += 1
         for key in totals:
-            totals[key] += timing[key]
+            totals[key] += outcome[key]
     elapsed = time.perf_counter() - start
     stats = world_stats(layout)
     manifest = assemble(out, {
@@ -82,6 +86,15 @@ def build_world(cfg: WorldConfig, seed: int, out: Path, force: bool = False,
                      **{k: round(v, 2) for k, v in totals.items() if k.endswith("_s")}},
     })
     return manifest
+
+
+def _build_or_fail(cfg: WorldConfig, seed: int, out: str, fingerprint: str, index: int) -> dict:
+    """One sequence built in its split: its timings, or {"failed": reason} when it cannot be."""
+    split = "test" if index in test_sequences(cfg, seed) else "train"
+    try:
+        return build_sequence(cfg, seed, index, Layout(Path(out)), split, fingerprint)
+    except (OSError, ValueError) as error:
+        return {"failed": f"{type(error).__name__}: {error}"}
 
 
 def build_sequence(cfg: WorldConfig, seed: int, index: int, layout: Layout, split: str,
