@@ -439,8 +439,9 @@ def test_a_moved_cache_keeps_its_adapters(tmp_path, monkeypatch):
         raise AssertionError("the moved cache was not reused")
 
     monkeypatch.setattr(pipeline, "ensure_models", lambda *args, **kwargs: None)
-    monkeypatch.setattr("xsd.extract.extract", retrain)
-    monkeypatch.setattr("xsd.train_adapters.train_profile_adapter", retrain)
+    for step in ("extract.extract", "extract.extract_splits", "train_adapters.train_profile_adapter",
+                 "train_adapters.train_profile_adapters"):
+        monkeypatch.setattr(f"xsd.{step}", retrain)
     pipeline.ensure_adapters(profile, progress=False)
 
 

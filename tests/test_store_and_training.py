@@ -247,3 +247,37 @@ def test_a_newer_head_recipe_trains_into_a_folder_of_its_own(monkeypatch):
     monkeypatch.setitem(locations.ADAPTER_RECIPES, "L1", 1)
     assert where.adapter("L5F") != before["L5F"]  # retrained, never refused
     assert where.adapter("L1") == before["L1"]
+
+
+@pytest.mark.slow
+def test_adapters_train_one_per_process_as_one_process_trains_them(smoke_data, tmp_path, monkeypatch):
+    """`ensure_adapters`' path: with two adapter threads, two one-thread processes take the
+    adapters in turn, and each is the adapter one process trains at one thread."""
+    from xsd import pipeline, processes
+    from xsd.config import load_profile
+    from xsd.locations import Locations
+    from xsd.train_adapters import train_profile_adapter, train_profile_adapters
+
+    pipeline.ensure_stores(smoke_data, progress=False)
+    path = tmp_path / "smoke-two-threads.yaml"
+    path.write_text("extends: smoke\nname: smoke\nadapters:\n  threads: 2\n")
+    two = load_profile(path)
+    calls = []
+    real = processes.run_in_processes
+
+    def spy(function, tasks, jobs):
+        calls.append((function.__name__, tasks, jobs))
+        return real(function, tasks, jobs)
+
+    monkeypatch.setattr(processes, "run_in_processes", spy)
+    results = train_profile_adapters(two, ["L1", "B1"], progress=False)
+    assert calls == [("_train_named_adapter", [(str(path), "L1", False, 1), (str(path), "B1", False, 1)], 2)]
+    assert [r.name for r in results] == ["L1", "B1"] and all(r.epochs >= 1 for r in results)
+    pooled = {name: load_adapter(Locations(two).adapter(name), name)[0].state_dict() for name in ("L1", "B1")}
+    monkeypatch.setenv("XSD_MODELS", str(tmp_path / "models"))  # the same adapters again, in folders of their own
+    for name in ("L1", "B1"):
+        assert Locations(two).adapter(name).is_relative_to(tmp_path / "models")
+        train_profile_adapter(two, name, progress=False, threads=1)
+        here = load_adapter(Locations(two).adapter(name), name)[0].state_dict()
+        assert here.keys() == pooled[name].keys()
+        assert all(torch.equal(here[k], pooled[name][k]) for k in here), name

@@ -63,7 +63,7 @@ class AdaptersConfig:
     patience: int = 10            # early stopping on validation loss
     next_weight: float = 0.7      # w of the dual objective (1 − w)·align + w·predict
     cos_weight: float = 0.5       # loss = MSE + cos_weight · (1 − cos)
-    threads: int = 2
+    threads: int = 2              # CPU threads in all: as many one-thread processes, an adapter each
     sizes: dict = field(default_factory=dict)  # per adapter: {L1: {bottleneck: 16}, L4: {heads: 4}, ...}
 
     LIMITS: ClassVar[dict] = {

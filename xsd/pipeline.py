@@ -55,14 +55,14 @@ def ensure_stores(profile: Profile, progress: bool = True) -> None:
 
 
 def ensure_adapters(profile: Profile, names=None, progress: bool = True) -> None:
-    """The named adapters (default: all seven), trained first if needed."""
+    """The named adapters (default: all seven), trained first if needed (`train_profile_adapters`)."""
     from xsd.adapters import ADAPTERS
-    from xsd.train_adapters import train_profile_adapter
+    from xsd.train_adapters import train_profile_adapters
 
     ensure_stores(profile, progress)
-    for name in names or ADAPTERS:
-        if not (Locations(profile).adapter(name) / "result.json").is_file():
-            train_profile_adapter(profile, name, progress=progress)
+    missing = [name for name in names or ADAPTERS if not (Locations(profile).adapter(name) / "result.json").is_file()]
+    if missing:
+        train_profile_adapters(profile, missing, progress)
 
 
 def ensure_decoder(profile: Profile, methods, gamma: int = 3, policy: str = "wait",

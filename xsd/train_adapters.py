@@ -101,11 +101,12 @@ def checkpoint_config(name: str, hidden_size: int, settings: AdaptersConfig, see
 
 
 def train_adapter(name: str, train: HiddenStateStore, val: HiddenStateStore, settings: AdaptersConfig,
-                  folder: Path, seed: int = 0, progress: bool = True, on_epoch=None) -> TrainResult:
+                  folder: Path, seed: int = 0, progress: bool = True, on_epoch=None,
+                  threads: int | None = None) -> TrainResult:
     """Train (or resume training) adapter `name` with the shared fit loop (xsd.fit); returns when
     early stopping or max_epochs ends it. `on_epoch(curve_point)` is called after each epoch's
-    checkpoint is on disk."""
-    torch.set_num_threads(settings.threads)
+    checkpoint is on disk. `threads`: torch's CPU threads (None: the settings')."""
+    torch.set_num_threads(threads or settings.threads)
     hidden = int(train.meta["hidden_size"])
     config = checkpoint_config(name, hidden, settings, seed, train.meta)
     torch.manual_seed(seed)
@@ -184,7 +185,27 @@ def load_adapter(folder: Path, name: str | None = None, hidden_size: int | None 
 
 # -- adapters of a profile ------------------------------------------------------------------------
 
-def train_profile_adapter(profile, name: str, progress: bool = True) -> TrainResult:
+def train_profile_adapters(profile, names: list[str], progress: bool = True) -> list[TrainResult]:
+    """Train the named adapters of the profile (`train_profile_adapter`): the profile's adapter
+    threads become as many processes of one thread each, which take the adapters one at a time
+    (small models keep one thread each busier than two threads in one process). An adapter trained
+    here is the same whichever process trains it."""
+    from xsd.processes import run_in_processes
+
+    jobs = min(profile.adapters.threads, len(names))
+    if jobs <= 1:
+        return [train_profile_adapter(profile, name, progress) for name in names]
+    tasks = [(str(profile.source or profile.name), name, progress, 1) for name in names]
+    return run_in_processes(_train_named_adapter, tasks, jobs)
+
+
+def _train_named_adapter(profile_ref: str, name: str, progress: bool, threads: int) -> TrainResult:
+    from xsd.config import load_profile
+
+    return train_profile_adapter(load_profile(profile_ref), name, progress, threads)
+
+
+def train_profile_adapter(profile, name: str, progress: bool = True, threads: int | None = None) -> TrainResult:
     """Train adapter `name` on the profile's train store; its last shard is held out for early
     stopping, so the test split stays untouched for reporting."""
     from xsd.extract import open_store
@@ -192,7 +213,8 @@ def train_profile_adapter(profile, name: str, progress: bool = True) -> TrainRes
 
     folder = Locations(profile).adapter(name)
     train, val = hold_out(open_store(profile, "train"))
-    result = train_adapter(name, train, val, profile.adapters, folder, seed=profile.seed, progress=progress)
+    result = train_adapter(name, train, val, profile.adapters, folder, seed=profile.seed, progress=progress,
+                           threads=threads)
     atomic_write_text(folder / "result.json", json.dumps(asdict(result), indent=1))
     return result
 
