@@ -142,8 +142,8 @@ print("\n".join(adapter_eval.head_lines(results)))
 # ## Benchmarks
 #
 # Extraction throughput and storage per sample come from the extraction reports (both models
-# generate greedily with hidden states on, batched; the seeds' storage per sample is printed
-# beside them). Training throughput comes from each adapter's run. Peak memory is
+# generate greedily with hidden states on, batched; on a CPU one-thread processes share each
+# split, and the rate is one process's; the seeds' storage per sample is printed beside them). Training throughput comes from each adapter's run. Peak memory is
 # measured in a fresh subprocess (`resource.getrusage`) training one epoch on a synthetic store of
 # the mini store's shape, at two sizes: the training loop streams shard by shard, so memory must
 # not grow with the number of shards.

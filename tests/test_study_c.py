@@ -277,13 +277,15 @@ def test_extraction_table_reads_the_reports_in_kilobytes(tmp_path, monkeypatch, 
 
     monkeypatch.setenv("XSD_DATA_ROOT", str(tmp_path))
     monkeypatch.setenv("XSD_CACHE", str(tmp_path / "cache"))
-    for split in ("train", "test"):
+    for split, shard in (("train", "1/2"), ("test", "0/1")):
         folder = Locations(smoke).store(split)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / REPORT).write_text(json.dumps({"samples": 4, "failed": 0, "samples_per_s_this_run": 2.0,
-                                                 "bytes_per_sample": 4200, "threads": 1, "batch_size": 8}))
+                                                 "bytes_per_sample": 4200, "threads": 1, "batch_size": 8,
+                                                 "shard": shard}))
     table = feature_adapters.extraction_table(smoke)
     assert table.loc["test", "kB per sample"] == 4.2 and "bytes_per_sample" not in table.columns
+    assert table["processes"].tolist() == [2, 1]  # the rate is one process's, of that many
 
 
 def test_memory_growth_line():

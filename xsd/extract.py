@@ -204,7 +204,7 @@ def _finish(profile: Profile, split: str, root: Path, shard: tuple[int, int], ex
         "bytes_per_sample": store.bytes / max(len(store), 1), "total_bytes": store.bytes,
         "samples_per_s_this_run": samples_per_s, "shard": "{}/{}".format(*shard),
         "chunks_this_run": extracted, "complete": store.complete, "missing_chunks": store.missing_chunks,
-        "threads": settings.threads, "batch_size": settings.batch_size, "settings": asdict(settings),
+        "threads": torch.get_num_threads(), "batch_size": settings.batch_size, "settings": asdict(settings),
         "store": str(root),
     }
     if store.complete:

@@ -14,10 +14,12 @@ The model is the target's LLM (the base vocabulary + <image>, <video>, <pad>, pa
 multiple of 64; only the base tokens occur in the text); the draft, whose vocabulary is the base
 one, takes the first rows of its embedding and LM head (`load_base_llm`).
 
-It trains once per checkpoint, in base_llm/, under a file lock (as every stage): the draft, the
-quicker side, trains it before its own stage A while the target's process runs both sides' stages
-A and B; the target takes it before its stage C, by then finished or waited for (a side that finds
-it interrupted resumes it).
+It trains once per checkpoint, in base_llm/, under a file lock (as every stage): the target's
+process trains it first, then the target's stage C, while the draft's process trains both sides'
+towers and features and then the draft's stage C, which takes the base LLM by then finished or
+waits for it (a side that finds it interrupted resumes it). The two processes then end at about
+the same time: the base LLM and the target's stage C take about as long as both towers and the
+draft's stage C.
 Resumable as every stage (`run_steps`; done.json when finished); its report goes into
 training.json.
 """
@@ -35,7 +37,7 @@ from xsd.models.mini_sides import SPECS, run_once
 
 STAGE = "base"          # the stage's name in `stop_after`
 FOLDER = "base_llm"
-TRAINED_BY = "draft"    # the side that trains it before its stage A
+TRAINED_BY = "target"   # the side whose process trains it first
 
 
 def enabled(profile: Profile) -> bool:

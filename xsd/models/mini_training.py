@@ -19,12 +19,13 @@ Per side (draft = EventGPT on event frames, target = Video-LLaVA on RGB video fr
      itself (`train.conversation_batch`), loss on answer tokens only.
 
 With `base_steps`, both LLMs start stage C from one shared base LLM (xsd.models.mini_base: a
-causal LM on scene text in both answer styles, trained once per checkpoint, by the draft before
-its stage A; the target takes it before its stage C); without, from random weights.
+causal LM on scene text in both answer styles, trained once per checkpoint, by the target's
+process before anything else); without, from random weights.
 
-The two sides are independent, so they train side by side in two processes (one thread each);
-the target's, which would wait for the base LLM after its stage B, trains the draft's stages A and
-B meanwhile (`train_side`).
+The two sides are independent, so they train side by side in two processes (one thread each).
+While the target's process trains the base LLM, the draft's trains the target's stages A and B,
+then its own, then its stage C; the target's then finds its stages A and B done and runs its
+stage C (`train_side`).
 Everything lives in `Locations(profile).checkpoint`, keyed by the models and world settings,
 the seed and MODELS_RECIPE (xsd.locations). Each stage is resumable (run_steps writes
 atomic checkpoints; a finished stage leaves `done.json`), and the finished pair is two Hugging
@@ -141,9 +142,9 @@ def train_side(profile_ref: str, side: str, directory: str, stop_after: tuple[st
     side's report, in which `base_llm_seconds` is what this side spent on the base LLM (training
     it or waiting for it).
 
-    The side that does not train the base LLM would wait for it after its own stage B; it trains
-    the other side's stages A and B meanwhile, unless that side's process has begun them (the
-    pair is the same whichever process trains a stage: each stage is seeded by itself)."""
+    The side that does not train the base LLM trains the other side's stages A and B first, unless
+    that side's process has begun them, then its own (the pair is the same whichever process
+    trains a stage: each stage is seeded by itself)."""
     profile = load_profile(profile_ref)
     models, spec, directory = profile.models, SPECS[side], Path(directory)
     torch.set_num_threads(models.train.threads)
@@ -154,11 +155,11 @@ def train_side(profile_ref: str, side: str, directory: str, stop_after: tuple[st
     with_base = mini_base.enabled(profile)
     if with_base and side == mini_base.TRAINED_BY and not _base_llm(profile, directory, log, stop_after, report):
         return report
-    for stage in before_base:
-        if not _stage(stage, profile, spec, directory, log, stop_after, report):
-            return report
     if with_base and side != mini_base.TRAINED_BY:
         if not _other_sides_stages(before_base, profile, side, directory, stop_after):
+            return report
+    for stage in before_base:
+        if not _stage(stage, profile, spec, directory, log, stop_after, report):
             return report
     if with_base and not _base_llm(profile, directory, log, stop_after, report):
         return report

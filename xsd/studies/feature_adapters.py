@@ -132,15 +132,17 @@ def head_token_table(results: list[dict]):
 # -- benchmarks -----------------------------------------------------------------------------------
 
 def extraction_benchmark(profile: Profile) -> list[dict]:
-    """samples/s and bytes/sample of each split's extraction, from its report."""
+    """samples/s and bytes/sample of each split's extraction, from its report: the report of the
+    process that stored the split's last chunk, one of `processes` that shared the split."""
     from xsd.extract import REPORT
 
     rows = []
     for split in ("train", "test"):
         report = json.loads((Locations(profile).store(split) / REPORT).read_text())
         rows.append({"split": split, "samples": report["samples"], "failed": report["failed"],
-                     "samples_per_s": report["samples_per_s_this_run"],
-                     "bytes_per_sample": report["bytes_per_sample"], "threads": report["threads"],
+                     "processes": int(report.get("shard", "0/1").split("/")[1]),
+                     "samples_per_s_per_process": report["samples_per_s_this_run"],
+                     "bytes_per_sample": report["bytes_per_sample"], "threads_per_process": report["threads"],
                      "batch_size": report["batch_size"]})
     return rows
 
