@@ -84,6 +84,22 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture
+def process_calls(monkeypatch):
+    """Every `xsd.processes.run_in_processes` call, as (function name, tasks, jobs), each still run."""
+    from xsd import processes
+
+    calls = []
+    real = processes.run_in_processes
+
+    def recording(function, tasks, jobs):
+        calls.append((function.__name__, tasks, jobs))
+        return real(function, tasks, jobs)
+
+    monkeypatch.setattr(processes, "run_in_processes", recording)
+    return calls
+
+
+@pytest.fixture
 def with_train():
     """`with_train(profile, **settings)`: the profile with those settings of its models' `train`
     section replaced."""

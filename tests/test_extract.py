@@ -96,13 +96,12 @@ def test_two_shard_processes_write_the_store_one_process_writes(smoke_data, tmp_
     assert not list(two.glob("*.tmp"))
 
 
-def test_on_a_cpu_each_extraction_thread_is_a_shard_process(smoke_data, tmp_path, monkeypatch):
+def test_on_a_cpu_each_extraction_thread_is_a_shard_process(smoke_data, tmp_path, monkeypatch, process_calls):
     """`ensure_stores`' path: with two extraction threads, two one-thread processes share both
     splits' chunks, and each store is the one a single process writes."""
     import dataclasses
 
     from xsd import extract as extraction
-    from xsd import processes
 
     monkeypatch.setenv("XSD_CACHE", str(tmp_path / "one"))
     extract(smoke_data, "train", progress=False)
@@ -110,16 +109,8 @@ def test_on_a_cpu_each_extraction_thread_is_a_shard_process(smoke_data, tmp_path
     one = {split: Locations(smoke_data).store(split) for split in ("train", "test")}
     monkeypatch.setenv("XSD_CACHE", str(tmp_path / "two"))
     two_threads = dataclasses.replace(smoke_data, extract=dataclasses.replace(smoke_data.extract, threads=2))
-    calls = []
-    real = processes.run_in_processes
-
-    def spy(function, tasks, jobs):
-        calls.append((function.__name__, tasks, jobs))
-        return real(function, tasks, jobs)
-
-    monkeypatch.setattr(processes, "run_in_processes", spy)
     reports = extraction.extract_splits(two_threads, ["train", "test"], progress=False)
-    assert calls == [("_extract_shard", [(str(smoke_data.source or "smoke"), split, False, (i, 2))
+    assert process_calls == [("_extract_shard", [(str(smoke_data.source or "smoke"), split, False, (i, 2))
                                          for split in ("train", "test") for i in range(2)], 2)]
     assert [r["shard"] for r in reports] == ["0/2", "1/2"] * 2
     for split in ("train", "test"):

@@ -250,10 +250,11 @@ def test_a_newer_head_recipe_trains_into_a_folder_of_its_own(monkeypatch):
 
 
 @pytest.mark.slow
-def test_adapters_train_one_per_process_as_one_process_trains_them(smoke_data, tmp_path, monkeypatch):
+def test_adapters_train_one_per_process_as_one_process_trains_them(smoke_data, tmp_path, monkeypatch,
+                                                                   process_calls):
     """`ensure_adapters`' path: with two adapter threads, two one-thread processes take the
     adapters in turn, and each is the adapter one process trains at one thread."""
-    from xsd import pipeline, processes
+    from xsd import pipeline
     from xsd.config import load_profile
     from xsd.locations import Locations
     from xsd.train_adapters import train_profile_adapter, train_profile_adapters
@@ -262,16 +263,8 @@ def test_adapters_train_one_per_process_as_one_process_trains_them(smoke_data, t
     path = tmp_path / "smoke-two-threads.yaml"
     path.write_text("extends: smoke\nname: smoke\nadapters:\n  threads: 2\n")
     two = load_profile(path)
-    calls = []
-    real = processes.run_in_processes
-
-    def spy(function, tasks, jobs):
-        calls.append((function.__name__, tasks, jobs))
-        return real(function, tasks, jobs)
-
-    monkeypatch.setattr(processes, "run_in_processes", spy)
     results = train_profile_adapters(two, ["L1", "B1"], progress=False)
-    assert calls == [("_train_named_adapter", [(str(path), "L1", False, 1), (str(path), "B1", False, 1)], 2)]
+    assert process_calls == [("_train_named_adapter", [(str(path), "L1", False, 1), (str(path), "B1", False, 1)], 2)]
     assert [r.name for r in results] == ["L1", "B1"] and all(r.epochs >= 1 for r in results)
     pooled = {name: load_adapter(Locations(two).adapter(name), name)[0].state_dict() for name in ("L1", "B1")}
     monkeypatch.setenv("XSD_MODELS", str(tmp_path / "models"))  # the same adapters again, in folders of their own
