@@ -280,8 +280,9 @@ def base_profile(tmp_path_factory):
 @pytest.mark.slow
 def test_the_base_stage_resumes_to_the_same_weights_and_both_sides_start_from_it(base_profile, tmp_path,
                                                                                   monkeypatch):
-    """Also: the target's process, alone first, trains the draft's tower and features too, and the
-    pair is the one the draft's own process trains."""
+    """Also: the draft's process, alone first, trains the target's tower and features too (and the
+    base LLM, which the target's process would have trained), and the pair is the one the target's
+    own process trains."""
     profile, root = base_profile
     monkeypatch.setenv("XSD_DATA_ROOT", str(root))
     quiet = {"jobs": 1, "log": lambda _: None}
@@ -312,16 +313,16 @@ def test_the_base_stage_resumes_to_the_same_weights_and_both_sides_start_from_it
     for name, value in whole.items():
         assert torch.equal(value, parts[name]), name
 
-    monkeypatch.setenv("XSD_MODELS", str(tmp_path / "helped"))   # the target's process first, alone
+    monkeypatch.setenv("XSD_MODELS", str(tmp_path / "helped"))   # the draft's process first, alone
     helped = Locations(profile).checkpoint
     mini_training.prepare_checkpoint(profile, helped)
     reference = str(profile.source or profile.name)
-    target = mini_training.train_side(reference, "target", str(helped))
-    assert (helped / "draft_tower" / "done.json").is_file() and (helped / "draft_features" / "done.json").is_file()
-    assert not (helped / "draft_tune").exists() and target["base_llm_seconds"] > 0
     draft = mini_training.train_side(reference, "draft", str(helped))
-    assert draft["tower"] == json.loads((helped / "draft_tower" / "done.json").read_text())  # found, not retrained
-    for side in ("draft", "target"):   # the same pair, whichever process trained the draft's tower
+    assert (helped / "target_tower" / "done.json").is_file() and (helped / "target_features" / "done.json").is_file()
+    assert not (helped / "target_tune").exists() and draft["base_llm_seconds"] > 0
+    target = mini_training.train_side(reference, "target", str(helped))
+    assert target["tower"] == json.loads((helped / "target_tower" / "done.json").read_text())  # found, not retrained
+    for side in ("draft", "target"):   # the same pair, whichever process trained the target's tower
         ours, theirs = (load_file(next((d / side).glob("*.safetensors"))) for d in (helped, whole_dir))
         assert ours.keys() == theirs.keys() and all(torch.equal(v, theirs[n]) for n, v in ours.items()), side
 
