@@ -133,6 +133,20 @@ def test_a_store_with_some_shards_missing_is_incomplete(smoke_data, tmp_path, mo
     assert len(open_store(smoke_data, "train")) == smoke_data.extract.train_samples
 
 
+def test_a_shard_with_no_chunks_leaves_the_measured_report(smoke_data, tmp_path, monkeypatch):
+    """Three shard processes over a split of two chunks: the third extracts nothing, and ending
+    last it keeps the report (and its rate) of the process that completed the store."""
+    monkeypatch.setenv("XSD_CACHE", str(tmp_path / "cache"))
+    root = Locations(smoke_data).store("train")
+    for i in range(2):
+        extract(smoke_data, "train", progress=False, shard=(i, 3))
+    measured = json.loads((root / REPORT).read_text())
+    assert measured["shard"] == "1/3" and measured["samples_per_s_this_run"] > 0
+    idle = extract(smoke_data, "train", progress=False, shard=(2, 3))
+    assert idle["chunks_this_run"] == [] and idle["complete"] and idle["samples_per_s_this_run"] is None
+    assert json.loads((root / REPORT).read_text()) == measured
+
+
 @pytest.mark.parametrize("value, problem", [
     ("2/2", "i must be in 0..1"), ("-1/2", "i must be in 0..1"), ("0/0", "must be at least 1"),
     ("1", "expected i/n"), ("a/b", "expected i/n"),

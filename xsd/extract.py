@@ -207,7 +207,9 @@ def _finish(profile: Profile, split: str, root: Path, shard: tuple[int, int], ex
         "threads": torch.get_num_threads(), "batch_size": settings.batch_size, "settings": asdict(settings),
         "store": str(root),
     }
-    if store.complete:
+    # a shard process with nothing to extract (fewer chunks than processes) must not replace the
+    # report of the one that measured the rate, whichever of them ends last
+    if store.complete and (extracted or not (root / REPORT).exists()):
         atomic_write_text(root / REPORT, json.dumps(report, indent=1))
     return report
 
