@@ -229,6 +229,15 @@ if long_answer_samples > 0:
 else:
     print("long-answer run skipped (long_answer_samples = 0)")
 
+# %% [markdown]
+# What the long-answer run ran, in numbers no timing moves (as the table of section 1 for the
+# first run): its answers are longer, so τ and the first draft's acceptance are measured over
+# more verify rounds.
+
+# %%
+if long is not None:
+    display(live_report.timing_free_table(long))
+
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: wall-clock times measured in this run
 if long is not None:
