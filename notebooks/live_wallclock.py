@@ -230,9 +230,8 @@ else:
     print("long-answer run skipped (long_answer_samples = 0)")
 
 # %% [markdown]
-# What the long-answer run ran, in numbers no timing moves (as the table of section 1 for the
-# first run): its answers are longer, so τ and the first draft's acceptance are measured over
-# more verify rounds.
+# What the long-answer run ran, in numbers no timing moves, as the table of section 1 gives them
+# for the first run; the lines above say how long each run's answers are.
 
 # %%
 if long is not None:
