@@ -121,7 +121,8 @@ MODELS_LIMITS = {
     TrainConfig: {**dict.fromkeys(_STEPS, AT_LEAST_ONE), "tower_lr": POSITIVE, "tune_lr": POSITIVE,
                   "pretrain_scenes": NON_NEGATIVE, "tune_scenes": NON_NEGATIVE,
                   "base_steps": NON_NEGATIVE, "base_lr": POSITIVE, "base_scenes": TEXT_SCENES,
-                  "align_steps": NON_NEGATIVE, "align_lr": POSITIVE, "still_steps": NON_NEGATIVE},
+                  "align_steps": NON_NEGATIVE, "align_lr": POSITIVE, "still_steps": NON_NEGATIVE,
+                  "distill_weight": NON_NEGATIVE},
     RandomWeightsConfig: {"prompt_tokens": NON_NEGATIVE},
 }
 SIDES = ("draft", "target")
@@ -134,13 +135,17 @@ def _models_problems(section) -> list[tuple[str, str]]:
     if isinstance(section, (TowerConfig, LLMConfig)) and section.hidden_size % section.num_heads:
         problems.append(("num_heads", f"must divide hidden_size {section.hidden_size}, found {section.num_heads}"))
     if isinstance(section, TrainConfig):
-        for key in ("tower_steps", "pretrain_scenes", "tune_scenes"):
+        for key in ("tower_steps", "pretrain_scenes", "tune_scenes", "distill_weight"):
             value = getattr(section, key)
             if isinstance(value, dict) and sorted(value) != sorted(SIDES):
                 problems.append((key, f"per side needs exactly the keys {list(SIDES)}, found {sorted(value)}"))
         if section.align_steps and not section.base_steps:
             problems.append(("align_steps", "the alignment stage trains the projector under the frozen base LLM, "
                                             "so it needs base_steps > 0"))
+        distills = section.distill_weight.values() if isinstance(section.distill_weight, dict) else [section.distill_weight]
+        if any(distills) and not section.base_steps:
+            problems.append(("distill_weight", "stage C distils from the base LLM reading the scene in words, "
+                                               "so it needs base_steps > 0"))
         if section.precision not in PRECISIONS:
             problems.append(("precision", f"must be one of {list(PRECISIONS)}, found {section.precision!r}"))
         if section.still_steps > section.tune_steps:

@@ -50,7 +50,7 @@ ALIGN_SETTINGS = ("align_steps", "align_lr")
 OPTIONAL_STAGES = {"base_steps": BASE_SETTINGS, "align_steps": ALIGN_SETTINGS}
 PRECISIONS = ("float32", "bfloat16")  # of a training step
 HIDDEN_AT_DEFAULT = ("resample_classes", "still_steps", "precision", "patch_heads", "base_lookups",
-                     "base_absences")  # shown in the repr only when changed
+                     "base_absences", "distill_weight")  # shown in the repr only when changed
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,10 @@ class TrainConfig:
     # colours or motions of the agents there, xsd.world.targets.patch_targets), through one head
     # shared by all tokens: a read that an LLM's attention can make of the token
     patch_heads: bool = False
+    # stage C also pulls the LLM's hidden states on every question and answer token towards those
+    # of the frozen base LLM reading the clip's scene in words (xsd.models.mini_distill), weighted
+    # by this (0: off); one number or per side {draft: w, target: w}; needs base_steps
+    distill_weight: float | dict[str, float] = 0.0
 
     def __repr__(self) -> str:
         """The dataclass's own repr, without an optional stage's settings while that stage does not
@@ -109,7 +113,7 @@ class TrainConfig:
         return f"{type(self).__qualname__}({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
 
 
-def per_side(value: int | dict[str, int], side: str) -> int:
+def per_side(value: int | float | dict, side: str) -> int | float:
     """A setting given once for both sides or as {draft: n, target: n}."""
     return value[side] if isinstance(value, dict) else value
 

@@ -19,7 +19,8 @@ import torch
 
 from xsd.cache import replace_folder, torch_save_atomic, write_json_atomic
 from xsd.config import SIDES, Profile
-from xsd.models import train
+from xsd.models import mini_distill, train
+from xsd.models.config import per_side
 from xsd.models.mini_sides import SideSpec, staged
 from xsd.models.mini_tower import clip_frames, new_tower, side_image_size
 from xsd.models.registry import built_world
@@ -67,7 +68,6 @@ def cache_features(profile, spec, directory, folder, log, stop):
 
 def scene_conversations(profile: Profile, spec: SideSpec):
     """(key, frames the VLM reads, [(question, answer)], caption) of the side's stage-C pretraining scenes."""
-    from xsd.models.config import per_side
     from xsd.world.pretraining import pretraining_clip
     from xsd.world.qa import view_questions
     from xsd.world.video import TARGET_FRAMES
@@ -225,7 +225,8 @@ def tune_llm(profile, spec, directory, folder, log, stop):
     train.freeze_for_tuning(model)
     log(f"stage C: projector + LLM, {cfg.tune_turns} turns × {cfg.tune_batch} per step")
     losses = train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop, steps=cfg.tune_steps,
-                            lr=cfg.tune_lr, weight_decay=0.01, still_steps=cfg.still_steps)
+                            lr=cfg.tune_lr, weight_decay=0.01, still_steps=cfg.still_steps,
+                            distill=per_side(cfg.distill_weight, spec.name))
     if losses is None:
         return None
     return {"steps": cfg.tune_steps, "still_steps": cfg.still_steps,
@@ -233,27 +234,35 @@ def tune_llm(profile, spec, directory, folder, log, stop):
 
 
 def train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop, *, steps: int, lr: float,
-                   weight_decay: float, captions: bool = False, still_steps: int = 0) -> list[float] | None:
+                   weight_decay: float, captions: bool = False, still_steps: int = 0,
+                   distill: float = 0.0) -> list[float] | None:
     """The losses of `steps` steps of the model's trainable parameters on the cached features of
     the train clips and pretraining scenes, `tune_batch` clips a step, each with `tune_turns` of
     its questions (and its caption first, with `captions`), the first `still_steps` steps with
-    every clip as one still frame (`still`); None when `stop` ended it early. The alignment stage
-    draws its own batches (seed + 7), not stage C's."""
+    every clip as one still frame (`still`), and with `distill` > 0 the distillation term of
+    xsd.models.mini_distill; None when `stop` ended it early. The alignment stage draws its own
+    batches (seed + 7), not stage C's."""
     cfg = profile.models.train
     features = torch.load(directory / f"{spec.name}_features" / "features.pt", weights_only=True)
     keys, qa, texts = clip_texts(profile, spec, directory)
     seed = profile.seed + (7 if captions else 0)
     resample = class_resampler(profile, spec) if cfg.resample_classes else None
     stills = still_steps if frames_per_clip(features) > 1 else 0  # a one-frame side is always still
+    teacher = mini_distill.SceneTeacher(profile, directory, spec.view) if distill else None
     log(f"on {len(keys)} clips" + (", class questions about a class drawn at every step" if resample else "")
-        + (f", the first {stills} steps on still frames" if stills else ""))
+        + (f", the first {stills} steps on still frames" if stills else "")
+        + (f", hidden states distilled from the base LLM reading the scene (weight {distill})" if teacher else ""))
 
     def loss_of_step(step: int) -> torch.Tensor:
         batch = conversations_of_step(keys, qa, features, cfg.tune_turns, cfg.tune_batch, seed, step,
-                                      texts if captions else None, resample)
+                                      texts if captions or teacher else None, resample)
         if step < stills:
             batch = [still(conversation) for conversation in batch]
-        return train.conversation_loss(model, tokenizer, spec.name, batch)
+        if teacher is None:
+            return train.conversation_loss(model, tokenizer, spec.name, batch)
+        descriptions = [conversation.caption for conversation in batch]
+        batch = [dataclasses.replace(conversation, caption=None) for conversation in batch]
+        return mini_distill.distilled_loss(model, tokenizer, spec.name, batch, descriptions, teacher, distill)
 
     settings = train.LoopSettings(steps=steps, lr=lr, seed=profile.seed, log_every=cfg.log_every,
                                   checkpoint_every=cfg.checkpoint_every, warmup=max(1, steps // 20),

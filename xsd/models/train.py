@@ -263,12 +263,23 @@ def conversation_batch(model, tokenizer, side: str, conversations: list[Conversa
     positions continuing from the prefix), so it is exactly the single-turn example the model
     is evaluated on: no turn can read a fact off an earlier answer instead of off the visual
     tokens, while those tokens are still computed once per clip."""
+    return rows_batch(tokenizer, side, *conversation_rows(model, tokenizer, side, conversations))
+
+
+def conversation_rows(model, tokenizer, side: str, conversations: list[Conversation]):
+    """Per conversation its packed row (ids, labels, positions, segments: 0 for the shared
+    prefix, k for turn k) and its projected visual features."""
     rows, visual = [], []
     for conversation in conversations:
         prompts, features, visual_id = _turn_prompts(model, tokenizer, side, conversation)
         visual.append(features)
         rows.append(_packed_row(tokenizer, prompts, [a for _, a in conversation.turns], visual_id,
                                 conversation.caption))
+    return rows, visual
+
+
+def rows_batch(tokenizer, side: str, rows: list[dict], visual: list[torch.Tensor]) -> dict:
+    """The model's inputs for `conversation_rows`' rows and visual features."""
     from xsd.models import eventgpt, videollava
 
     encoded = (eventgpt.as_encoder_outputs(visual) if side == "draft"
