@@ -112,6 +112,19 @@ def with_train():
     return replace
 
 
+def smoke_train_file(tmp_path: Path, **train_settings) -> Path:
+    """A profile file: smoke with those `models.train` settings (not loaded, so it may be invalid)."""
+    import yaml
+
+    from xsd.config import load_profile
+
+    data = yaml.safe_load(open(load_profile("smoke").source))
+    data["models"]["train"].update(train_settings)
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
 def smoke_variant(root: Path, name: str, **train_settings):
     """(profile, data root): the smoke profile renamed `name` with those `models.train` settings,
     written under `root`, and its world built in a private data root there."""

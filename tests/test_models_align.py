@@ -4,11 +4,10 @@ only the projector moves, stage C starts from it, and a killed stage resumes to 
 
 import pytest
 import torch
-import yaml
 
 pytest.importorskip("transformers")
 
-from conftest import smoke_variant  # noqa: E402
+from conftest import smoke_train_file, smoke_variant  # noqa: E402
 from xsd.config import ProfileError, load_profile  # noqa: E402
 from xsd.locations import Locations  # noqa: E402
 from xsd.models import mini_training, mini_tuning, train  # noqa: E402
@@ -34,19 +33,12 @@ def test_without_alignment_the_checkpoint_key_ignores_its_settings(name, with_tr
     assert Locations(with_train(based, align_steps=10, align_lr=0.5)).checkpoint != aligned
 
 
-def profile_file(tmp_path, **train_settings):
-    data = yaml.safe_load(open(load_profile("smoke").source))
-    data["models"]["train"].update(train_settings)
-    path = tmp_path / "profile.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
 
 def test_alignment_needs_the_base_llm(tmp_path):
     with pytest.raises(ProfileError, match="align_steps.*base_steps"):
-        load_profile(profile_file(tmp_path, base_steps=0, align_steps=5))
+        load_profile(smoke_train_file(tmp_path, base_steps=0, align_steps=5))
     with pytest.raises(ProfileError, match="align_lr"):
-        load_profile(profile_file(tmp_path, base_steps=5, align_steps=5, align_lr=0.0))
+        load_profile(smoke_train_file(tmp_path, base_steps=5, align_steps=5, align_lr=0.0))
 
 
 # -- the caption turn ---------------------------------------------------------------------------------------

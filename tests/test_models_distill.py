@@ -3,33 +3,25 @@ key without them, the loss on the trained smoke pair, and the stage end to end."
 
 import pytest
 import torch
-import yaml
 
 pytest.importorskip("transformers")
 
-from conftest import smoke_variant  # noqa: E402
+from conftest import smoke_train_file, smoke_variant  # noqa: E402
 from xsd.config import ProfileError, load_profile  # noqa: E402
 from xsd.locations import Locations  # noqa: E402
 from xsd.models import mini_distill, mini_training, mini_tuning, train  # noqa: E402
 from xsd.models.mini_sides import SPECS  # noqa: E402
 
 
-def profile_file(tmp_path, **train_settings):
-    data = yaml.safe_load(open(load_profile("smoke").source))
-    data["models"]["train"].update(train_settings)
-    path = tmp_path / "profile.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
 
 def test_distillation_needs_the_base_llm_and_both_sides_when_given_per_side(tmp_path):
     with pytest.raises(ProfileError, match="distill_weight.*base_steps"):
-        load_profile(profile_file(tmp_path, base_steps=0, distill_weight=1.0))
+        load_profile(smoke_train_file(tmp_path, base_steps=0, distill_weight=1.0))
     with pytest.raises(ProfileError, match="distill_weight.*keys"):
-        load_profile(profile_file(tmp_path, distill_weight={"target": 1.0}))
+        load_profile(smoke_train_file(tmp_path, distill_weight={"target": 1.0}))
     with pytest.raises(ProfileError, match="distill_weight"):
-        load_profile(profile_file(tmp_path, distill_weight=-1.0))
-    assert load_profile(profile_file(tmp_path, distill_weight={"draft": 0, "target": 2.5})).models.train
+        load_profile(smoke_train_file(tmp_path, distill_weight=-1.0))
+    assert load_profile(smoke_train_file(tmp_path, distill_weight={"draft": 0, "target": 2.5})).models.train
 
 
 @pytest.mark.parametrize("name", ["mini", "smoke"])
