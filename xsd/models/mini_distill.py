@@ -7,7 +7,8 @@ Both read the same questions and answers after their prefix, so those tokens lin
 and both LLMs start from the same weights, so their hidden states live in one space. The VLM thus
 learns, per layer and token, what reading the scene should leave there, not only the answer's
 next token. On mini (one run each, two batch seeds): the target 58.0% -> 63.0% and 58.0% ->
-61.8% of its key facts at weight 5, the draft no better (55.0% -> 53.9%); see xsd/profiles/mini.yaml.
+61.8% of its key facts at weight 5, the draft no better (55.0% -> 53.9%), so mini distils the
+target only; see xsd/profiles/mini.yaml.
 """
 from __future__ import annotations
 
