@@ -238,8 +238,11 @@ readings.show(*world_models.question_following_reading(following))
 # clip's true description where the visual tokens would go (`xsd.studies.description_reading`): it
 # has only to pick the asked fact out of a sentence it is handed. A VLM far below it loses facts
 # between its sensor and its language model; a VLM above it learnt in stage C to read more than
-# its language model could read from words when it started. (The `full` profile's models start
-# from Vicuna-7B, not from a base LLM the artifact trains, so it has no such table.)
+# its language model could read from words when it started. A side whose profile sets
+# `distill_weight` (mini: the target) was also pulled, in stage C, towards this base LLM's hidden
+# states on the same questions and answers as told here in words; this table shows how much of that
+# reading it took over. (The `full` profile's models start from Vicuna-7B, not from a base LLM the
+# artifact trains, so it has no such table.)
 
 # %%
 told = world_models.description_reading(settings, limit=description_limit or None)
