@@ -144,12 +144,16 @@ if report is not None:
 # direction of motion for the event tower) and for the whole scene; `motion` is the video tower's
 # direction of each lane's agent from a clip's first and last frame. `class` is scored on the lanes
 # that hold a road user (chance: one in five); `occupied` is how often a lane head tells an empty
-# lane from one with a road user. Where a model's key-fact accuracy above sits well below what its
-# tower tells apart, the loss is in the LLM's reading of the visual tokens, not in the tower.
+# lane from one with a road user. `class+attr`, `class+x` and `class+motion` count a road user only
+# when its class and that fact are both right, as a question that names a class needs ("What colour
+# is the cyclist?" needs the cyclist found first). Where a model's key-fact accuracy above sits well
+# below what its tower tells apart, the loss is in the LLM's reading of the visual tokens, not in
+# the tower.
 
 # %%
+classes = world_models.tower_classes(settings)
 if report is not None:
-    display(world_models.tower_table(report).round(2))
+    display(world_models.tower_table(report, classes).round(2))
 
 # %% [markdown]
 # The same comparison question type by question type: each type's key fact is decided by one of
@@ -159,9 +163,40 @@ if report is not None:
 
 # %%
 if report is not None:
-    gaps = {side: world_models.tower_gap_table(accuracy, report, side) for side in ("target", "draft")}
+    gaps = {side: world_models.tower_gap_table(accuracy, report, classes, side) for side in ("target", "draft")}
     display(pd.concat(gaps, axis=1).round(2))
-    print("\n".join(world_models.tower_gap_line(accuracy, report, side) for side in ("target", "draft")))
+    print("\n".join(world_models.tower_gap_line(accuracy, report, classes, side) for side in ("target", "draft")))
+
+# %% [markdown]
+# Which road users the towers mistake, and when. Each row is a true class: the share of its road
+# users that the tower's lane head takes for each class, or for an empty lane. Below, the share it
+# gets right by what the frame shows of the road user: for the event tower, how many events the
+# road user made in the frame's slice (the event view counts it as seen from the first bin's lower
+# end on, and the draft's answers name it from there); for the video tower, the clip's light. A
+# description or a list of objects is right only if every class in view is, so these mistakes
+# compound on scenes with several road users.
+
+# %%
+if classes is not None:
+    for side in ("target", "draft"):
+        print(f"{world_models.TOWER_NAMES[side]}:")
+        display(world_models.class_confusion_table(classes, side).round(2))
+    by_evidence = world_models.evidence_table(classes)
+    display(by_evidence.round(2))
+    print("\n".join(world_models.tower_class_lines(classes)))
+
+# %%
+if classes is not None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
+    for ax, side in zip(axes, ("target", "draft")):
+        rows = by_evidence.loc[side]
+        ax.bar(range(len(rows)), rows["class right"], color="tab:blue")
+        ax.set_xticks(range(len(rows)), [f"{label}\n({n})" for label, n in zip(rows.index, rows["road users"])])
+        ax.axhline(0.2, color="grey", lw=1, ls="--", label="chance (five classes)")
+        ax.set_title(world_models.TOWER_NAMES[side])
+    axes[0].set(ylabel="class right", ylim=(0, 1))
+    axes[0].legend(fontsize=8)
+    print("figure:", plotting.save(fig, "tower_class_evidence"))
 
 # %% [markdown]
 # Do the models read what their towers tell apart? A description names the road users nearest

@@ -176,7 +176,7 @@ def test_training_lowers_the_validation_loss(stores, tmp_path, name):
 
 
 class Killed(Exception):
-    pass
+    """Raised from a progress callback, as a kill would end the run there."""
 
 
 def _kill_after_first_epoch(point):

@@ -141,19 +141,50 @@ def test_describe_order_table_and_lines():
 def test_tower_gap_names_the_types_read_below_what_the_tower_tells_apart():
     per_qtype = {"colour": 0.5, "position": 0.9, "direction": 0.3, "describe": 0.1}
     accuracy = {"target": {"per_qtype": {q: {"accuracy": a, "n": 40} for q, a in per_qtype.items()}}}
-    tower = {"attr": 0.92, "x": 0.93, "motion": 0.72}
-    report = {"sides": {"target": {"tower": {"test_accuracy": tower}}}}
-    table = world_models.tower_gap_table(accuracy, report)
+    report = {"sides": {"target": {"tower": {"test_accuracy": {"attr": 0.92, "x": 0.93, "motion": 0.9}}}}}
+    joint = {"class+attr": 0.8, "class+x": 0.85, "class+motion": 0.72}
+    classes = {"target": {"joint": joint}}
+    table = world_models.tower_gap_table(accuracy, report, classes)
     assert table.index.tolist() == ["colour", "position", "direction"]      # describe: no deciding quantity
-    assert table.loc["direction", "quantity"] == "motion" and table.loc["colour", "tower"] == 0.92
-    assert world_models.tower_gap_line(accuracy, report) == (
+    assert table.loc["direction", "quantity"] == "class+motion" and table.loc["colour", "tower"] == 0.8
+    assert world_models.tower_gap_line(accuracy, report, classes) == (
         "1 of 3 question types is below 60% key-fact accuracy although the target's tower tells the deciding "
-        "quantity apart above 0.75: colour (50%; tower attr 0.92).")     # direction: tower 0.72, not above
-    tower["motion"] = 0.8
-    assert world_models.tower_gap_line(accuracy, report).startswith("2 of 3 question types are below")
+        "quantity apart above 0.75: colour (50%; tower class+attr 0.80).")   # direction: 0.72, not above
+    joint["class+motion"] = 0.8
+    assert world_models.tower_gap_line(accuracy, report, classes).startswith("2 of 3 question types are below")
+    joint["class+attr"] = 0.7     # the colour alone (0.92) does not count when the class is missed
+    assert world_models.tower_gap_line(accuracy, report, classes).startswith("1 of 3 question types is below")
     per_qtype.update(colour=0.6, direction=0.6)
     accuracy["target"]["per_qtype"] = {q: {"accuracy": a, "n": 40} for q, a in per_qtype.items()}
-    assert world_models.tower_gap_line(accuracy, report).startswith("No question type is below 60%")
+    assert world_models.tower_gap_line(accuracy, report, classes).startswith("No question type is below 60%")
+
+
+def tower_classes_result(side):
+    """What xsd.studies.tower_classes measures, for one side (road users: 10 cars, 4 pedestrians)."""
+    names = ["empty", "car", "truck", "bus", "pedestrian", "cyclist"]
+    confusion = {name: dict.fromkeys(names, 0) for name in names[1:]}
+    confusion["car"].update(car=9, truck=1)
+    confusion["pedestrian"].update(pedestrian=1, empty=3)
+    evidence = ({"5-19 events": {"right": 0, "road_users": 3}, "20-79 events": {"right": 10, "road_users": 11}}
+                if side == "draft" else {"day": {"right": 10, "road_users": 14}, "night": {"right": 0, "road_users": 0}})
+    return {"evidence": "events in the frame's slice" if side == "draft" else "lighting",
+            "confusion": confusion, "by_evidence": evidence, "joint": {"class+attr": 0.5}}
+
+
+def test_class_confusion_evidence_and_lines():
+    classes = {side: tower_classes_result(side) for side in ("draft", "target")}
+    table = world_models.class_confusion_table(classes, "draft")
+    assert table.loc["car", "truck"] == 0.1 and table.loc["pedestrian", "empty"] == 0.75
+    assert table.loc["car", "road users"] == 10
+    evidence = world_models.evidence_table(classes)
+    assert evidence.loc[("draft", "5-19 events"), "class right"] == 0
+    assert evidence.loc[("target", "day"), "road users"] == 14
+    assert math.isnan(evidence.loc[("target", "night"), "class right"])       # none shown: a gap, not 0
+    lines = world_models.tower_class_lines(classes)
+    assert lines[0] == ("- The event tower (the draft's) tells a road user's class, by events in the frame's slice: "
+                        "5-19 events 0% of 3 and 20-79 events 91% of 11. Its most frequent mistake takes a "
+                        "pedestrian for an empty lane (3 of 4).")
+    assert lines[1].startswith("- The video tower (the target's) tells a road user's class, by lighting: day 71% of 14.")
 
 
 def test_training_and_tower_tables():
@@ -161,7 +192,8 @@ def test_training_and_tower_tables():
     assert table.index.tolist() == ["tower (s)", "features (s)", "tuning (s)", "tuning steps", "final tuning loss",
                                     "peak memory (MB)"]
     assert table.loc["tuning steps", "target"] == 400
-    assert world_models.tower_table(report(60)).loc["x", "draft"] == 0.25
+    tower = world_models.tower_table(report(60), {side: {"joint": {"class+x": 0.2}} for side in ("draft", "target")})
+    assert tower.loc["x", "draft"] == 0.25 and tower.loc["class+x", "target"] == 0.2
     with_stages = report(60)
     with_stages["sides"] = {side: dict(r, base_llm_seconds=7.0, align={"seconds": 3.0, "steps": 5})
                             for side, r in with_stages["sides"].items()}

@@ -71,6 +71,20 @@ def description_reading(profile: Profile, limit: int | None = 40, refresh: bool 
                        lambda: measure(profile, limit), refresh, valid=has_asked_in_view)
 
 
+def tower_classes(profile: Profile, refresh: bool = False, progress: bool = False) -> dict | None:
+    """Per side, what stage A's heads make of the test clips' road users (xsd.studies.tower_classes);
+    None for pretrained models."""
+    from xsd.pipeline import ensure_models
+    from xsd.studies.tower_classes import tower_classes as measure
+
+    if not profile.models.trained_here:
+        return None
+    ensure_models(profile, progress)
+    key = {"models": Locations(profile).models_key}
+    return cached_json(Locations(profile).results("results") / f"tower_classes-{fingerprint(key)}.json",
+                       lambda: {side: measure(profile, side) for side in SIDES}, refresh)
+
+
 # -- how good the two models are --------------------------------------------------------------------
 
 ACCURACY_GOALS = {"draft": 0.70, "target": 0.80}  # mean key-fact accuracy each model must reach
@@ -234,41 +248,47 @@ def training_table(report: dict):
                          for side, r in report["sides"].items()})
 
 
-def tower_table(report: dict):
-    """What each frozen tower tells apart on the test clips (stage A's heads), per quantity (rows)."""
+def tower_table(report: dict, classes: dict):
+    """What each frozen tower tells apart on the test clips (stage A's heads), per quantity (rows),
+    with how often it gets a road user's class and one of its facts right together."""
     import pandas as pd
 
-    return pd.DataFrame({side: r["tower"]["test_accuracy"] for side, r in report["sides"].items()})
+    return pd.DataFrame({side: tower_quantities(report, classes, side) for side in report["sides"]})
+
+
+def tower_quantities(report: dict, classes: dict, side: str) -> dict[str, float]:
+    return {**report["sides"][side]["tower"]["test_accuracy"], **classes[side]["joint"]}
 
 
 # The stage-A quantity that decides each question type's key fact, per side (`attr` is colour for
-# the video tower, direction for the event tower). A description needs every quantity and no head
-# reads the camera's own motion, so `describe` and `ego_motion` have none.
+# the video tower, direction for the event tower). A question that names a class needs its road
+# user found first, so its quantity is the class and the fact together. A description needs every
+# quantity and no head reads the camera's own motion, so `describe` and `ego_motion` have none.
 DECIDING_QUANTITY = {
-    "target": {"colour": "attr", "position": "x", "direction": "motion", "count": "count",
+    "target": {"colour": "class+attr", "position": "class+x", "direction": "class+motion", "count": "count",
                "lighting": "lighting", "presence": "class", "count_class": "class", "objects": "class"},
-    "draft": {"direction": "attr", "position": "x", "count": "count", "presence": "class",
+    "draft": {"direction": "class+attr", "position": "class+x", "count": "count", "presence": "class",
               "count_class": "class", "objects": "class"},
 }
 READ_AT_LEAST, TOWER_ABOVE = 0.60, 0.75  # a type the tower separates above 0.75 should be read at 60%
 
 
-def tower_gap_table(accuracy: dict, report: dict, side: str = "target"):
+def tower_gap_table(accuracy: dict, report: dict, classes: dict, side: str = "target"):
     """Per question type with a deciding quantity (rows): the model's key-fact accuracy, that
     quantity and how well the side's tower tells it apart on the test clips."""
     import pandas as pd
 
-    tower = report["sides"][side]["tower"]["test_accuracy"]
+    tower = tower_quantities(report, classes, side)
     rows = {qtype: {"model": accuracy[side]["per_qtype"][qtype]["accuracy"], "quantity": quantity,
                     "tower": tower.get(quantity, float("nan"))}
             for qtype, quantity in DECIDING_QUANTITY[side].items() if qtype in accuracy[side]["per_qtype"]}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def tower_gap_line(accuracy: dict, report: dict, side: str = "target") -> str:
+def tower_gap_line(accuracy: dict, report: dict, classes: dict, side: str = "target") -> str:
     """Which question types the model reads below 60% although its tower tells their deciding
     quantity apart above 0.75: facts the tower holds and the LLM does not read."""
-    table = tower_gap_table(accuracy, report, side)
+    table = tower_gap_table(accuracy, report, classes, side)
     gaps = table[(table["tower"] > TOWER_ABOVE) & (table["model"] < READ_AT_LEAST)]
     rule = (f"below {READ_AT_LEAST:.0%} key-fact accuracy although the {side}'s tower tells the deciding "
             f"quantity apart above {TOWER_ABOVE}")
@@ -277,6 +297,50 @@ def tower_gap_line(accuracy: dict, report: dict, side: str = "target") -> str:
     shown = [f"{qtype} ({row.model:.0%}; tower {row.quantity} {row.tower:.2f})" for qtype, row in gaps.iterrows()]
     verb = "is" if len(shown) == 1 else "are"
     return f"{len(shown)} of {len(table)} question types {verb} {rule}: {readings.join(shown)}."
+
+
+TOWER_NAMES = {"draft": "event tower (the draft's)", "target": "video tower (the target's)"}
+
+
+def class_confusion_table(classes: dict, side: str):
+    """Per true class of a road user (rows): the share the side's tower takes for each class or
+    for an empty lane (columns), and how many road users."""
+    import pandas as pd
+
+    counts = pd.DataFrame.from_dict(classes[side]["confusion"], orient="index")
+    table = counts.div(counts.sum(axis=1), axis=0)
+    table["road users"] = counts.sum(axis=1)
+    table.index.name = "road user"
+    return table
+
+
+def evidence_table(classes: dict):
+    """Per side and evidence label (rows, the side's own labels): the share of road users whose
+    class the tower tells, and how many."""
+    import pandas as pd
+
+    rows = {(side, label): {"class right": cell["right"] / cell["road_users"] if cell["road_users"] else float("nan"),
+                            "road users": cell["road_users"]}
+            for side in SIDES for label, cell in classes[side]["by_evidence"].items()}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.names = ["tower", "frame shows"]
+    return table
+
+
+def tower_class_lines(classes: dict) -> list[str]:
+    """Per tower: its class accuracy by what the frame shows, and its most frequent mistake."""
+    lines = []
+    for side in SIDES:
+        result = classes[side]
+        shown = [f"{label} {cell['right'] / cell['road_users']:.0%} of {cell['road_users']}"
+                 for label, cell in result["by_evidence"].items() if cell["road_users"]]
+        true, taken, n = max(((t, p, n) for t, row in result["confusion"].items() for p, n in row.items() if p != t),
+                             key=lambda item: item[2])
+        of_class = sum(result["confusion"][true].values())
+        lines.append(f"- The {TOWER_NAMES[side]} tells a road user's class, by {result['evidence']}: "
+                     f"{readings.join(shown)}. Its most frequent mistake takes a {true} for "
+                     f"{'an empty lane' if taken == 'empty' else f'a {taken}'} ({n} of {of_class}).")
+    return lines
 
 
 def describe_order_table(accuracy: dict):
