@@ -5,6 +5,7 @@ import pytest
 
 from xsd import paths
 from xsd.config import ProfileError, available_profiles, fingerprint, load_profile
+from xsd.models.config import per_side
 
 
 def test_the_three_profiles_load():
@@ -77,8 +78,11 @@ def test_mini_long_is_mini_trained_longer():
     assert dataclasses.replace(long.models, train=mini.models.train) == mini.models
     changed = {key for key, value in dataclasses.asdict(long.models.train).items()
                if getattr(mini.models.train, key) != value}
-    assert changed == {"base_steps", "tower_steps", "tune_steps", "still_steps"}
-    assert all(getattr(long.models.train, key) > getattr(mini.models.train, key) for key in changed)
+    assert changed == {"base_steps", "tower_steps", "tune_steps", "still_steps", "pretrain_scenes"}
+    for side in ("draft", "target"):
+        assert all(per_side(getattr(long.models.train, key), side) >= per_side(getattr(mini.models.train, key), side)
+                   for key in changed)
+    assert per_side(long.models.train.pretrain_scenes, "target") > per_side(mini.models.train.pretrain_scenes, "target")
 
 
 def test_a_profile_may_extend_a_file_beside_it(tmp_path):
