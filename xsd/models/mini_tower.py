@@ -285,18 +285,24 @@ def tower_accuracy(model, images, targets, image_size: int, batch: int = 64) -> 
     `class` counts only where the lane holds a road user; whether it holds one is `occupied`
     (about two lanes in five are empty, and telling so is easy: counted in, empty lanes would lift
     `class` well above what the tower knows of the road users)."""
-    logits: dict[str, list] = {}
-    for start in range(0, len(images), batch):
-        pixels, _ = flat_batch(images[start:start + batch], {}, image_size)
-        for name, value in model(pixels).items():
-            logits.setdefault(name, []).append(value)
-    logits = {k: torch.cat(v) for k, v in logits.items()}
+    logits = head_logits(model, images, image_size, batch)
     per_head = train.attribute_accuracy(logits, road_users_only(flat_targets(targets)))
     per_head.update(occupancy_accuracy(logits, flat_targets(targets)))
     grouped: dict[str, list[float]] = {}
     for name, value in per_head.items():
         grouped.setdefault(name.split("_", 1)[-1] if name.startswith("lane") else name, []).append(value)
     return {name: float(np.mean(values)) for name, values in grouped.items()}
+
+
+@torch.no_grad()
+def head_logits(model, images: np.ndarray, image_size: int, batch: int = 64) -> dict[str, torch.Tensor]:
+    """Every head's logits over [n, k, H, W, 3] samples, flattened per frame as `flat_targets`."""
+    out: dict[str, list] = {}
+    for start in range(0, len(images), batch):
+        pixels, _ = flat_batch(images[start:start + batch], {}, image_size)
+        for name, value in model(pixels).items():
+            out.setdefault(name, []).append(value)
+    return {name: torch.cat(values) for name, values in out.items()}
 
 
 def road_users_only(targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -8,7 +8,6 @@ The heads are those stage A trained (its checkpoint, `<side>_tower/state.pt` in 
 checkpoint folder); only profiles whose towers were trained here have them."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from xsd.config import Profile
@@ -28,7 +27,7 @@ def tower_classes(profile: Profile, side: str) -> dict:
     spec = SPECS[side]
     model = stage_a_model(profile, side)
     images, targets = mini_tower.tower_data(profile, spec, "test")
-    logits = head_logits(model, images, mini_tower.side_image_size(profile, spec))
+    logits = mini_tower.head_logits(model, images, mini_tower.side_image_size(profile, spec))
     flat = mini_tower.flat_targets(targets)
     frames = list(test_frames(profile, spec))
     if len(frames) != len(next(iter(flat.values()))):
@@ -56,18 +55,6 @@ def stage_a_model(profile: Profile, side: str):
         raise ValueError(f"{path}: does not match the profile's {side} tower "
                          f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     return model.eval()
-
-
-@torch.no_grad()
-def head_logits(model, images: np.ndarray, image_size: int, batch: int = 64) -> dict[str, torch.Tensor]:
-    from xsd.models.mini_tower import flat_batch
-
-    out: dict[str, list] = {}
-    for start in range(0, len(images), batch):
-        pixels, _ = flat_batch(images[start:start + batch], {}, image_size)
-        for name, value in model(pixels).items():
-            out.setdefault(name, []).append(value)
-    return {name: torch.cat(values) for name, values in out.items()}
 
 
 def test_frames(profile: Profile, spec):
@@ -108,18 +95,15 @@ def confusion(logits: dict, flat: dict) -> dict[str, dict[str, int]]:
 
 def evidence_label(truth: dict, agent: dict, index: int, modality: str) -> str:
     """How much the frame shows of a road user: its events in the slice, or the clip's light."""
-    from xsd.world.build import MIN_EVENTS
-
     if modality != "event":
         return truth["lighting"]
     events = agent["events_time"][index]
-    low, high = EVENT_BINS
-    if events < low:
-        return f"{MIN_EVENTS}-{low - 1} events"
-    return f"{low}-{high - 1} events" if events < high else f"{high}+ events"
+    return evidence_order(modality)[sum(events >= edge for edge in EVENT_BINS)]
 
 
 def evidence_order(modality: str) -> list[str]:
+    """The evidence labels, rising: event-count bins from MIN_EVENTS (when the event view counts a
+    road user as seen) on, or the lightings."""
     from xsd.world.build import MIN_EVENTS
     from xsd.world.scene import LIGHTINGS
 

@@ -75,12 +75,12 @@ def tower_classes(profile: Profile, refresh: bool = False, progress: bool = Fals
     """Per side, what stage A's heads make of the test clips' road users (xsd.studies.tower_classes);
     None for pretrained models."""
     from xsd.pipeline import ensure_models
-    from xsd.studies.tower_classes import tower_classes as measure
+    from xsd.studies.tower_classes import EVENT_BINS, tower_classes as measure
 
     if not profile.models.trained_here:
         return None
     ensure_models(profile, progress)
-    key = {"models": Locations(profile).models_key}
+    key = {"models": Locations(profile).models_key, "event_bins": EVENT_BINS}
     return cached_json(Locations(profile).results("results") / f"tower_classes-{fingerprint(key)}.json",
                        lambda: {side: measure(profile, side) for side in SIDES}, refresh)
 
