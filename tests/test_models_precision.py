@@ -17,7 +17,7 @@ def test_precision_keys_the_checkpoint_only_when_changed(with_train):
     assert Locations(bf16).checkpoint != Locations(profile).checkpoint
 
 
-@pytest.mark.parametrize("setting", ["patch_heads", "base_lookups", "base_absences"])
+@pytest.mark.parametrize("setting", ["patch_heads", "place_heads", "base_lookups", "base_absences"])
 def test_a_switch_keys_the_checkpoint_only_when_set(with_train, setting):
     profile = load_profile("smoke")
     assert not getattr(profile.models.train, setting) and setting not in repr(profile.models.train)

@@ -168,6 +168,33 @@ def test_patch_heads_learn_what_each_patch_shows(smoke, tmp_path):
     assert ((logits["patch_lit"] > 0).squeeze(-1).sum(1) == 1).float().mean() > 0.9   # and no other patch
 
 
+def test_place_heads_make_each_token_tell_where_it_lies(smoke, tmp_path):
+    """Position embeddings alone give a token its place; the place heads keep it in what the token
+    holds: after training, each token of an unseen image names its own column and row."""
+    torch.manual_seed(0)
+    config = clip_vision_config(smoke.draft_tower, smoke.image_size)
+    model = train.TowerPretraining(config, {}, feature_layer=-1, place_heads=True)
+
+    def batch(step):
+        return torch.randn(16, 3, 64, 64, generator=train.step_generator(0, step)) * 0.3, {}
+
+    with torch.no_grad():
+        before = train.attribute_accuracy(model(batch(10_000)[0]), {})
+    logits, targets = pretrained_on(model, batch, 150, tmp_path)
+    assert logits["token_column"].shape == logits["token_row"].shape == (16, 16, 4)
+    after = train.attribute_accuracy(logits, targets)
+    assert after["token_column"] > 0.95 and after["token_row"] > 0.95
+    assert before["token_column"] < 0.5
+
+
+def test_a_place_head_is_scored_against_the_token_grid():
+    """Token k of a 3 x 3 grid lies in column k mod 3 and row k // 3."""
+    logits = torch.zeros(2, 9, 3)
+    logits[:, torch.arange(9), torch.arange(9) % 3] = 1.0
+    assert train.attribute_accuracy({"token_column": logits}, {}) == {"token_column": 1.0}
+    assert train.attribute_accuracy({"token_row": logits}, {})["token_row"] == pytest.approx(3 / 9)
+
+
 QA = [("Which way does the car move?", "The car moves left."), ("How many cars are there?", "Two cars."),
       ("Is it day?", "It is night, the scene is dark.")]
 

@@ -49,8 +49,8 @@ ALIGN_SETTINGS = ("align_steps", "align_lr")
 # an optional stage's settings, shown in the repr only while the stage runs (its steps > 0)
 OPTIONAL_STAGES = {"base_steps": BASE_SETTINGS, "align_steps": ALIGN_SETTINGS}
 PRECISIONS = ("float32", "bfloat16")  # of a training step
-HIDDEN_AT_DEFAULT = ("resample_classes", "still_steps", "precision", "patch_heads", "base_lookups",
-                     "base_absences", "distill_weight")  # shown in the repr only when changed
+HIDDEN_AT_DEFAULT = ("resample_classes", "still_steps", "precision", "patch_heads", "place_heads",
+                     "base_lookups", "base_absences", "distill_weight")  # shown in the repr only when changed
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,11 @@ class TrainConfig:
     # colours or motions of the agents there, xsd.world.targets.patch_targets), through one head
     # shared by all tokens: a read that an LLM's attention can make of the token
     patch_heads: bool = False
+    # stage A also teaches every patch token where its patch lies (its column and row of the grid),
+    # through one head shared by all tokens: the LLM's rotary positions reach its attention scores
+    # but not the values it reads, so a token's place in the frame reaches an answer only if the
+    # token's content holds it
+    place_heads: bool = False
     # stage C also pulls the LLM's hidden states on every question and answer token towards those
     # of the frozen base LLM reading the clip's scene in words (xsd.models.mini_distill), weighted
     # by this (0: off); one number or per side {draft: w, target: w}; needs base_steps

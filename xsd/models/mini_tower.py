@@ -180,7 +180,8 @@ def new_tower(profile: Profile, spec: SideSpec) -> train.TowerPretraining:
     return train.TowerPretraining(clip_vision_config(side_tower(profile, spec), side_image_size(profile, spec)),
                                   attribute_classes(spec, models),
                                   spec.feature_layer, clip_classes(spec), len(tower_frames(spec)),
-                                  patch_classes(spec) if models.train.patch_heads else None)
+                                  patch_classes(spec) if models.train.patch_heads else None,
+                                  models.train.place_heads)
 
 
 def flat_batch(images: np.ndarray, targets: dict[str, torch.Tensor], image_size: int):

@@ -156,7 +156,7 @@ class TowerPretraining(nn.Module):
 
     def __init__(self, vision_config, attribute_classes: dict[str, int], feature_layer: int,
                  clip_classes: dict[str, int] | None = None, frames_per_clip: int = 1,
-                 patch_classes: dict[str, int] | None = None):
+                 patch_classes: dict[str, int] | None = None, place_heads: bool = False):
         super().__init__()
         from transformers import CLIPVisionModel
 
@@ -170,6 +170,9 @@ class TowerPretraining(nn.Module):
                                          for name, n in (clip_classes or {}).items()})
         self.patch_heads = nn.ModuleDict({name: nn.Linear(vision_config.hidden_size, n)
                                           for name, n in (patch_classes or {}).items()})
+        grid = vision_config.image_size // vision_config.patch_size
+        self.place_heads = nn.ModuleDict({name: nn.Linear(vision_config.hidden_size, grid)
+                                          for name in (PLACE_HEADS if place_heads else ())})
 
     def features(self, pixels: torch.Tensor) -> torch.Tensor:
         """[n, 3, S, S] → [n, tokens, C]: what stage B caches."""
@@ -184,15 +187,28 @@ class TowerPretraining(nn.Module):
         clips = flat.reshape(-1, self.frames_per_clip * flat.shape[1])
         out.update({name: head(clips) for name, head in self.clip_heads.items()})
         out.update({name: head(features[:, 1:]) for name, head in self.patch_heads.items()})
+        out.update({name: head(features[:, 1:]) for name, head in self.place_heads.items()})
         return out
+
+
+PLACE_HEADS = ("token_column", "token_row")
+
+
+def token_places(name: str, logits: torch.Tensor) -> torch.Tensor:
+    """What a place head [n, patches, grid] should say of each patch token: its column or its row."""
+    grid = logits.shape[-1]
+    index = torch.arange(logits.shape[1], device=logits.device)
+    place = index % grid if name == "token_column" else index // grid
+    return place.expand(logits.shape[0], -1)
 
 
 def attribute_loss(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
     """Mean over attributes of the cross-entropy on the visible ones (target -100: not visible);
     a per-patch head's multi-hot targets [n, patches, c] count as one attribute (binary cross-entropy)."""
-    losses = [patch_loss(logits[name], targets[name]) if logits[name].ndim == 3 else
+    losses = [place_loss(name, logits[name]) if name in PLACE_HEADS else
+              patch_loss(logits[name], targets[name]) if logits[name].ndim == 3 else
               nn.functional.cross_entropy(logits[name], targets[name], ignore_index=IGNORE)
-              for name in logits if logits[name].ndim == 3 or (targets[name] != IGNORE).any()]
+              for name in logits if name in PLACE_HEADS or logits[name].ndim == 3 or (targets[name] != IGNORE).any()]
     return torch.stack(losses).mean()
 
 
@@ -209,9 +225,17 @@ def patch_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return per_label.sum(-1).mean()
 
 
+def place_loss(name: str, logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of a place head against every token's own column or row."""
+    return nn.functional.cross_entropy(logits.flatten(0, 1), token_places(name, logits).flatten())
+
+
 def attribute_accuracy(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict[str, float]:
     accuracy = {}
     for name, value in logits.items():
+        if name in PLACE_HEADS:
+            accuracy[name] = (value.argmax(-1) == token_places(name, value)).float().mean().item()
+            continue
         if value.ndim == 3:  # per patch, multi-hot: every label right, over the patches showing something
             shown = targets[name].bool().any(-1)
             if shown.any():
