@@ -164,6 +164,24 @@ def test_tower_accuracy_scores_a_lane_class_on_road_users_and_occupancy_apart():
     assert accuracy == {"class": 0.0, "occupied": pytest.approx(0.6), "x": 1.0}
 
 
+def test_tower_accuracy_scores_patch_heads_on_the_patches_that_show_something():
+    """Multi-hot patch targets keep their zeros ("not shown"): a head that says exactly what each
+    patch shows scores 1.0, and one that says nothing anywhere scores 0.0."""
+    shows = torch.zeros(4, 1, 9, 5, dtype=torch.long)
+    shows[:, 0, 4, 2] = 1                       # the centre patch of each frame shows class 2
+    targets = {"patch_class": shows}
+    images = np.zeros((4, 1, 16, 16, 3), dtype=np.uint8)
+
+    def right(pixels):
+        return {"patch_class": shows.flatten(0, 1).float() * 2 - 1}
+
+    def silent(pixels):
+        return {"patch_class": -torch.ones(len(pixels), 9, 5)}
+
+    assert mini_tower.tower_accuracy(right, images, targets, image_size=16) == {"patch_class": 1.0}
+    assert mini_tower.tower_accuracy(silent, images, targets, image_size=16) == {"patch_class": 0.0}
+
+
 # -- error paths ----------------------------------------------------------------------------------------
 
 def test_untrained_profile_says_which_command_to_run(tmp_path, monkeypatch):

@@ -307,9 +307,14 @@ def head_logits(model, images: np.ndarray, image_size: int, batch: int = 64) -> 
 
 
 def road_users_only(targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The targets with every empty lane's class (0) ignored: `class` is scored on road users only."""
-    return {name: torch.where(value == 0, train.IGNORE, value) if name.endswith("_class") else value
+    """The targets with every empty lane's class (0) ignored: `class` is scored on road users only.
+    Patch targets are multi-hot, where 0 means "not shown", and stay as they are."""
+    return {name: torch.where(value == 0, train.IGNORE, value) if is_lane_class(name) else value
             for name, value in targets.items()}
+
+
+def is_lane_class(name: str) -> bool:
+    return name.startswith("lane") and name.endswith("_class")
 
 
 def occupancy_accuracy(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict[str, float]:
