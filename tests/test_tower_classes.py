@@ -41,6 +41,17 @@ def test_class_accuracy_is_binned_by_the_events_a_road_user_made_in_the_frames_s
     assert by_light["day"] == {"right": 2, "road_users": 3} and by_light["night"]["road_users"] == 0
 
 
+def test_patch_heads_are_not_taken_for_lanes():
+    # a tower trained with patch heads also has `patch_class`, whose name ends in `_class` too
+    flat = {"lane0_class": torch.tensor([1, 2]), "lane1_class": torch.tensor([0, 3]),
+            "patch_class": torch.zeros(2, 16, 5, dtype=torch.uint8)}
+    logits = {"lane0_class": one_hot([1, 1], 6), "lane1_class": one_hot([0, 3], 6),
+              "patch_class": torch.zeros(2, 16, 5)}
+    assert tower_classes.lane_heads(flat) == [0, 1]
+    table = tower_classes.confusion(logits, flat)
+    assert table["car"]["car"] == 1 and table["truck"]["car"] == 1 and table["bus"]["bus"] == 1
+
+
 @pytest.mark.parametrize("side", ["draft", "target"])
 def test_the_trained_smoke_towers_heads_are_measured_on_every_test_road_user(smoke_data, side):
     from xsd.models import mini_tower

@@ -319,6 +319,6 @@ def is_lane_class(name: str) -> bool:
 
 def occupancy_accuracy(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict[str, float]:
     """Per lane class head, `lane<k>_occupied`: how often it tells an empty lane from one with a road user."""
-    heads = [name for name in logits if name.startswith("lane") and name.endswith("_class")]
+    heads = [name for name in logits if is_lane_class(name)]
     return {name.replace("_class", "_occupied"):
             ((logits[name].argmax(-1) == 0) == (targets[name] == 0)).float().mean().item() for name in heads}

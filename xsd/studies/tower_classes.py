@@ -78,7 +78,10 @@ def class_names() -> list[str]:
 
 
 def lane_heads(flat: dict) -> list[int]:
-    return sorted(int(name[4:].split("_")[0]) for name in flat if name.endswith("_class"))
+    """The lanes with a class head (patch heads, where trained, end in `_class` too)."""
+    from xsd.models.mini_tower import is_lane_class
+
+    return sorted(int(name[4:].split("_")[0]) for name in flat if is_lane_class(name))
 
 
 def confusion(logits: dict, flat: dict) -> dict[str, dict[str, int]]:
