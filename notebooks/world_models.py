@@ -127,9 +127,10 @@ print("\n".join(world_models.accuracy_verdicts(accuracy)))
 
 # %% [markdown]
 # What training cost: both models train side by side, one process and one thread each, on the
-# machine that built this book (budget 20 minutes on 2 cores, goal 12). While the target's process
-# trains the shared base LLM, the draft's trains the target's tower and features, then its own;
-# the table gives each stage's time under the model it belongs to, whichever process trained it.
+# machine that built this book (the mini profile's budget: 20 minutes on 2 cores, goal 12; longer
+# profiles have none). While the target's process trains the shared base LLM, the draft's trains
+# the target's tower and features, then its own; the table gives each stage's time under the model
+# it belongs to, whichever process trained it.
 
 # %% tags=["nbval-ignore-output"]
 # nbval ignores this cell's output: training times and peak memory measured when the models were trained

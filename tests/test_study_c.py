@@ -2,6 +2,7 @@
 notebooks (xsd.studies.world_data, world_models, world_timing, feature_adapters, feature_reading,
 training_memory, token_reading): fed small hand-made results, each branch of a sentence checked
 by the words it must choose."""
+import dataclasses
 import json
 import math
 
@@ -116,9 +117,12 @@ def report(wall_seconds):
 
 
 def test_training_summary_within_over_and_pretrained(smoke):
-    assert world_models.training_summary(smoke, report(60)) == \
+    mini = dataclasses.replace(smoke, name="mini")
+    assert world_models.training_summary(mini, report(60)) == \
         "both models: 1.0 min wall (within the 20-minute budget), 2 processes × 1 thread"
-    assert "(over the 20-minute budget)" in world_models.training_summary(smoke, report(21 * 60))
+    assert "(over the 20-minute budget)" in world_models.training_summary(mini, report(21 * 60))
+    # the budget is mini's: a longer profile's summary states its time without a verdict
+    assert world_models.training_summary(smoke, report(49 * 60)) == "both models: 49.0 min wall, 2 processes × 1 thread"
     assert world_models.training_summary(smoke, None) == "profile smoke: pretrained models, nothing trained here"
 
 
