@@ -252,9 +252,9 @@ readings.show(*world_models.fact_choice_reading(choice))
 # class it was asked about and gives each class its own answer; one that answers from the clip alone
 # names whatever road user it sees and gives the same answer whatever class the question names.
 # The reference columns are the world's own answers to the same questions. The target's stage C
-# begins on still frames, one per clip (`still_steps` in the profile), because tuned on all eight
-# frames from its first step it learnt to answer from the clip instead; the comments in
-# `xsd/profiles/mini.yaml` record what each schedule measured.
+# begins on stills, one frame per clip or its first and last (`still_steps` and `still_frames` in
+# the profile), because tuned on all eight frames from its first step it learnt to answer from the
+# clip instead; the comments in `xsd/profiles/mini.yaml` record what each schedule measured.
 
 # %%
 following = world_models.question_following(settings, clips=following_clips)

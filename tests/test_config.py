@@ -78,7 +78,7 @@ def test_mini_long_is_mini_trained_longer():
     assert dataclasses.replace(long.models, train=mini.models.train) == mini.models
     changed = {key for key, value in dataclasses.asdict(long.models.train).items()
                if getattr(mini.models.train, key) != value}
-    assert changed == {"base_steps", "tower_steps", "tune_steps", "still_steps", "pretrain_scenes",
+    assert changed == {"base_steps", "tower_steps", "tune_steps", "still_steps", "still_frames", "pretrain_scenes",
                        "patch_heads", "place_heads"}
     for side in ("draft", "target"):
         assert all(per_side(getattr(long.models.train, key), side) >= per_side(getattr(mini.models.train, key), side)

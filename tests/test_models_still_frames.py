@@ -1,5 +1,6 @@
-"""Stage C on still frames first: the first `still_steps` steps show each clip as its first frame,
-the rest every frame; the setting keys the checkpoint only when set and is checked on load."""
+"""Stage C on still frames first: the first `still_steps` steps show each clip as its first frame
+(or, with `still_frames: 2`, its first and last), the rest every frame; the settings key the
+checkpoint only when set and are checked on load."""
 import math
 
 import pytest
@@ -30,7 +31,27 @@ def test_more_still_steps_than_tuning_steps_is_refused(tmp_path):
         load_profile(path)
 
 
-def test_stage_c_sees_still_frames_first_then_every_frame(smoke_data, with_train, tmp_path, monkeypatch):
+def test_still_frames_key_the_checkpoint_only_when_set(with_train):
+    profile = with_train(load_profile("smoke"), still_steps=1)
+    assert "still_frames" not in repr(profile.models.train)
+    pair = with_train(profile, still_frames=2)
+    assert "still_frames=2" in repr(pair.models.train)
+    assert Locations(pair).checkpoint != Locations(profile).checkpoint
+
+
+@pytest.mark.parametrize("frames", [0, 3])
+def test_a_still_of_other_than_one_or_two_frames_is_refused(tmp_path, frames):
+    data = yaml.safe_load(open(load_profile("smoke").source))
+    data["models"]["train"]["still_frames"] = frames
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ProfileError, match=f"still_frames.*found {frames}"):
+        load_profile(path)
+
+
+@pytest.mark.parametrize("still_frames", [1, 2])
+def test_stage_c_sees_still_frames_first_then_every_frame(smoke_data, with_train, tmp_path, monkeypatch,
+                                                          still_frames):
     profile = with_train(smoke_data, still_steps=2)
     spec = SPECS["target"]
     directory = Locations(smoke_data).checkpoint  # the trained smoke pair: its cached features
@@ -45,9 +66,11 @@ def test_stage_c_sees_still_frames_first_then_every_frame(smoke_data, with_train
 
     monkeypatch.setattr(train, "conversation_loss", recording_loss)
     losses = mini_tuning.train_on_clips(profile, spec, directory, model, tokenizer, tmp_path, lambda *_: None, None,
-                                        steps=4, lr=1e-3, weight_decay=0.0, still_steps=2)
+                                        steps=4, lr=1e-3, weight_decay=0.0, still_steps=2,
+                                        still_frames=still_frames)
     assert len(losses) == 4 and all(math.isfinite(loss) for loss in losses)
-    assert frames_seen == [{1}, {1}, {profile.models.video_frames}, {profile.models.video_frames}]
+    every = profile.models.video_frames
+    assert frames_seen == [{still_frames}, {still_frames}, {every}, {every}]
 
 
 def test_a_still_conversation_keeps_its_turns():
@@ -57,3 +80,13 @@ def test_a_still_conversation_keeps_its_turns():
     still = mini_tuning.still(conversation)
     assert still.features.shape == (1, 5, 3) and still.turns == [("q", "a")] and still.caption == "caption"
     assert conversation.features.shape == (8, 5, 3)
+
+
+def test_a_two_frame_still_shows_the_first_and_the_last_frame():
+    import torch
+
+    clip = torch.arange(8.0).reshape(8, 1, 1).expand(8, 5, 3)
+    still = mini_tuning.still(train.Conversation(clip, [("q", "a")], None), frames=2)
+    assert still.features[:, 0, 0].tolist() == [0.0, 7.0]
+    one_frame = mini_tuning.still(train.Conversation(clip[:1], [("q", "a")], None), frames=2)
+    assert one_frame.features.shape == (1, 5, 3)

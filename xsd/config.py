@@ -126,6 +126,7 @@ MODELS_LIMITS = {
     RandomWeightsConfig: {"prompt_tokens": NON_NEGATIVE},
 }
 SIDES = ("draft", "target")
+STILL_FRAMES = (1, 2)
 
 
 def _models_problems(section) -> list[tuple[str, str]]:
@@ -148,6 +149,9 @@ def _models_problems(section) -> list[tuple[str, str]]:
                                                "so it needs base_steps > 0"))
         if section.precision not in PRECISIONS:
             problems.append(("precision", f"must be one of {list(PRECISIONS)}, found {section.precision!r}"))
+        if section.still_frames not in STILL_FRAMES:
+            problems.append(("still_frames", f"must be 1 (the first frame) or 2 (the first and the last), "
+                                             f"found {section.still_frames}"))
         if section.still_steps > section.tune_steps:
             problems.append(("still_steps", f"must not exceed tune_steps ({section.tune_steps}), "
                                             f"found {section.still_steps}"))

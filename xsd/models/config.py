@@ -49,8 +49,8 @@ ALIGN_SETTINGS = ("align_steps", "align_lr")
 # an optional stage's settings, shown in the repr only while the stage runs (its steps > 0)
 OPTIONAL_STAGES = {"base_steps": BASE_SETTINGS, "align_steps": ALIGN_SETTINGS}
 PRECISIONS = ("float32", "bfloat16")  # of a training step
-HIDDEN_AT_DEFAULT = ("resample_classes", "still_steps", "precision", "patch_heads", "place_heads",
-                     "base_lookups", "base_absences", "distill_weight")  # shown in the repr only when changed
+HIDDEN_AT_DEFAULT = ("resample_classes", "still_steps", "still_frames", "precision", "patch_heads",
+                     "place_heads", "base_lookups", "base_absences", "distill_weight")  # in the repr only when changed
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,10 @@ class TrainConfig:
     # the first still_steps steps of stage C show each clip as one still frame (its first), as
     # Video-LLaVA learns from images beside its videos; the rest show every frame the side reads
     still_steps: int = 0
+    # how many frames a still step shows: 1, the first; 2, the first and the last, the pair from
+    # which stage A taught the video tower each road user's motion, so that motion words are
+    # learnt with what shows them from the first step (xsd.models.mini_tuning.still)
+    still_frames: int = 1
     # "bfloat16": every training step's forward under bf16 autocast (weights and optimizer stay fp32);
     # only worth it on hardware with bf16 instructions (xsd.device.native_bf16): elsewhere a step
     # runs several times slower than in float32 (see xsd/profiles/mini.yaml)

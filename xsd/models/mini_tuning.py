@@ -155,13 +155,16 @@ def conversations_of_step(keys, qa, features, turns: int, batch: int, seed: int,
     return out
 
 
-def still(conversation: train.Conversation) -> train.Conversation:
-    """The conversation with its clip shown as one still frame, the first (a no-op for a draft
-    that reads one event frame). Tuned on all 8 frames from its first step, the mini target learns
-    to answer from the clip and not the question; tuned on stills first, it learns to read the
-    question and keeps reading it once the frames are added (measurements in
-    xsd/profiles/mini.yaml; see xsd.studies.question_following)."""
-    return dataclasses.replace(conversation, features=conversation.features[:1])
+def still(conversation: train.Conversation, frames: int = 1) -> train.Conversation:
+    """The conversation with its clip shown as a still: its first frame, or with `frames=2` its
+    first and last, the two frames from which stage A taught the video tower each road user's
+    motion. Tuned on all 8 frames from its first step, the mini target learns to answer from the
+    clip and not the question; tuned on stills first, it learns to read the question and keeps
+    reading it once the frames are added (measurements in xsd/profiles/mini.yaml and
+    mini-long.yaml; see xsd.studies.question_following)."""
+    last = conversation.features.shape[0] - 1
+    shown = [0, last] if frames == 2 and last > 0 else [0]
+    return dataclasses.replace(conversation, features=conversation.features[shown])
 
 
 def frames_per_clip(features: dict[str, torch.Tensor]) -> int:
@@ -226,20 +229,20 @@ def tune_llm(profile, spec, directory, folder, log, stop):
     log(f"stage C: projector + LLM, {cfg.tune_turns} turns × {cfg.tune_batch} per step")
     losses = train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop, steps=cfg.tune_steps,
                             lr=cfg.tune_lr, weight_decay=0.01, still_steps=cfg.still_steps,
-                            distill=per_side(cfg.distill_weight, spec.name))
+                            still_frames=cfg.still_frames, distill=per_side(cfg.distill_weight, spec.name))
     if losses is None:
         return None
-    return {"steps": cfg.tune_steps, "still_steps": cfg.still_steps,
+    return {"steps": cfg.tune_steps, "still_steps": cfg.still_steps, "still_frames": cfg.still_frames,
             "answers_seen": cfg.tune_steps * cfg.tune_batch * cfg.tune_turns, "final_loss": float(np.mean(losses[-cfg.log_every:]))}
 
 
 def train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop, *, steps: int, lr: float,
                    weight_decay: float, captions: bool = False, still_steps: int = 0,
-                   distill: float = 0.0) -> list[float] | None:
+                   still_frames: int = 1, distill: float = 0.0) -> list[float] | None:
     """The losses of `steps` steps of the model's trainable parameters on the cached features of
     the train clips and pretraining scenes, `tune_batch` clips a step, each with `tune_turns` of
     its questions (and its caption first, with `captions`), the first `still_steps` steps with
-    every clip as one still frame (`still`), and with `distill` > 0 the distillation term of
+    every clip as a still of `still_frames` frames (`still`), and with `distill` > 0 the distillation term of
     xsd.models.mini_distill; None when `stop` ended it early. The alignment stage draws its own
     batches (seed + 7), not stage C's."""
     cfg = profile.models.train
@@ -250,14 +253,14 @@ def train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop
     stills = still_steps if frames_per_clip(features) > 1 else 0  # a one-frame side is always still
     teacher = mini_distill.SceneTeacher(profile, directory, spec.view) if distill else None
     log(f"on {len(keys)} clips" + (", class questions about a class drawn at every step" if resample else "")
-        + (f", the first {stills} steps on still frames" if stills else "")
+        + (f", the first {stills} steps on stills of {still_frames} frame{'s' * (still_frames > 1)}" if stills else "")
         + (f", hidden states distilled from the base LLM reading the scene (weight {distill})" if teacher else ""))
 
     def loss_of_step(step: int) -> torch.Tensor:
         batch = conversations_of_step(keys, qa, features, cfg.tune_turns, cfg.tune_batch, seed, step,
                                       texts if captions or teacher else None, resample)
         if step < stills:
-            batch = [still(conversation) for conversation in batch]
+            batch = [still(conversation, still_frames) for conversation in batch]
         if teacher is None:
             return train.conversation_loss(model, tokenizer, spec.name, batch)
         descriptions = [conversation.caption for conversation in batch]
