@@ -86,7 +86,7 @@ class TrainConfig:
     # stage C asks each class question of a world clip about a class drawn uniformly at every
     # step, answered from the side's view (xsd.world.qa.ask_about), not only the class the world asked
     resample_classes: bool = False
-    # the first still_steps steps of stage C show each clip as one still frame (its first), as
+    # the first still_steps steps of stage C show each clip as a still (still_frames), as
     # Video-LLaVA learns from images beside its videos; the rest show every frame the side reads
     still_steps: int = 0
     # how many frames a still step shows: 1, the first; 2, the first and the last, the pair from

@@ -242,8 +242,8 @@ def train_on_clips(profile, spec, directory, model, tokenizer, folder, log, stop
     """The losses of `steps` steps of the model's trainable parameters on the cached features of
     the train clips and pretraining scenes, `tune_batch` clips a step, each with `tune_turns` of
     its questions (and its caption first, with `captions`), the first `still_steps` steps with
-    every clip as a still of `still_frames` frames (`still`), and with `distill` > 0 the distillation term of
-    xsd.models.mini_distill; None when `stop` ended it early. The alignment stage draws its own
+    every clip as a still of `still_frames` frames (`still`), and with `distill` > 0 the
+    distillation term of xsd.models.mini_distill; None when `stop` ended it early. The alignment stage draws its own
     batches (seed + 7), not stage C's."""
     cfg = profile.models.train
     features = torch.load(directory / f"{spec.name}_features" / "features.pt", weights_only=True)
